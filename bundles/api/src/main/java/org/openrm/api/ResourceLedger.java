@@ -1,0 +1,28 @@
+package org.openrm.api;
+
+import java.util.Map;
+
+/**
+ * Ports in use per media server, and quarantine deadlines. Lives in the api bundle so that counts survive
+ * a {@code bundle:update} of routing or SIP. All operations are lock-free and exact under concurrency.
+ */
+public interface ResourceLedger {
+
+    /** Reserves one port on {@code resource} if fewer than {@code capacity} are in use. */
+    boolean tryAcquire(String resource, int capacity);
+
+    /** Returns one port to {@code resource}; never goes below zero (an underflow is logged). */
+    void release(String resource);
+
+    /** Ports in use on {@code resource}. */
+    int inUse(String resource);
+
+    /** Ports in use per resource, a snapshot (resources with zero in use may be missing). */
+    Map<String, Integer> snapshot();
+
+    /** Keeps {@code resource} out of selection until {@code untilMillis} (epoch ms). */
+    void quarantineUntil(String resource, long untilMillis);
+
+    /** Epoch ms until which {@code resource} is quarantined, 0 if it is not. */
+    long quarantinedUntil(String resource);
+}

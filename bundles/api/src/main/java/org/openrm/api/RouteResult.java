@@ -1,0 +1,28 @@
+package org.openrm.api;
+
+/**
+ * The answer of {@link CallRouter}: either a media server with one port already reserved on it, or a
+ * rejection that the SIP bundle turns into a final response.
+ */
+public sealed interface RouteResult permits RouteResult.Target, RouteResult.Rejection {
+
+    /**
+     * A media server chosen for the call. One port is reserved on {@code resource} in the
+     * {@link ResourceLedger}; the caller owns that reservation and must hand it to the session or release it.
+     *
+     * @param resource    resource name ({@code org.openrm.resource-<name>})
+     * @param group       resource group name
+     * @param uri         SIP URI of the media server, e.g. {@code sip:127.0.0.1:5070;transport=tcp}
+     * @param maxAttempts failover attempts allowed per call in this group
+     */
+    record Target(String resource, String group, String uri, int maxAttempts) implements RouteResult { }
+
+    /**
+     * No media server for this call.
+     *
+     * @param code         SIP status code to answer with (404, 480, 503 ...)
+     * @param reason       reason phrase
+     * @param retryAfterS  Retry-After seconds, or 0 for none
+     */
+    record Rejection(int code, String reason, int retryAfterS) implements RouteResult { }
+}

@@ -1,0 +1,40 @@
+package org.openrm.api;
+
+import java.util.Collection;
+
+/**
+ * Live sessions by Call-ID, and the single place where a session's port is released. Published by the api
+ * bundle so that sessions outlive updates of the SIP and routing bundles. Ending is exactly-once: of any
+ * number of concurrent {@link #end} calls for one session, one wins and releases the port.
+ */
+public interface SessionStore {
+
+    /**
+     * Adds a session holding a port already reserved on {@code resource} (may be null).
+     *
+     * @return false if a live session already has this Call-ID (the caller keeps its reservation)
+     */
+    boolean open(Session session, String resource, String group);
+
+    /** The live session with this Call-ID, or null. */
+    Session byCallId(String callId);
+
+    /** Releases the session's current port (after a media server failed it). No-op if it holds none. */
+    void detach(Session session);
+
+    /** Hands the session a port already reserved on {@code resource}, releasing any it held before. */
+    void attach(Session session, String resource, String group);
+
+    /**
+     * Ends the session: removes it, releases its port, publishes {@link SessionListener#ended}.
+     *
+     * @return true if this call ended it, false if it had already ended
+     */
+    boolean end(Session session, EndReason reason, int finalCode);
+
+    /** Live sessions, a weakly consistent view. */
+    Collection<Session> sessions();
+
+    /** Number of live sessions. */
+    int size();
+}

@@ -1,0 +1,1014 @@
+package org.openrm.sip.internal;
+
+import java.net.InetAddress;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.ListIterator;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+import javax.sip.ClientTransaction;
+import javax.sip.DialogTerminatedEvent;
+import javax.sip.IOExceptionEvent;
+import javax.sip.ListeningPoint;
+import javax.sip.RequestEvent;
+import javax.sip.ResponseEvent;
+import javax.sip.ServerTransaction;
+import javax.sip.SipException;
+import javax.sip.SipFactory;
+import javax.sip.SipListener;
+import javax.sip.SipProvider;
+import javax.sip.SipStack;
+import javax.sip.TimeoutEvent;
+import javax.sip.TransactionAlreadyExistsException;
+import javax.sip.TransactionTerminatedEvent;
+import javax.sip.address.AddressFactory;
+import javax.sip.address.SipURI;
+import javax.sip.address.URI;
+import javax.sip.header.CSeqHeader;
+import javax.sip.header.CallIdHeader;
+import javax.sip.header.FromHeader;
+import javax.sip.header.Header;
+import javax.sip.header.HeaderFactory;
+import javax.sip.header.MaxForwardsHeader;
+import javax.sip.header.RecordRouteHeader;
+import javax.sip.header.RetryAfterHeader;
+import javax.sip.header.RouteHeader;
+import javax.sip.header.ToHeader;
+import javax.sip.header.ViaHeader;
+import javax.sip.message.MessageFactory;
+import javax.sip.message.Request;
+import javax.sip.message.Response;
+
+import gov.nist.javax.sip.message.SIPMessage;
+import org.openrm.api.CallRequest;
+import org.openrm.api.CallRouter;
+import org.openrm.api.EndReason;
+import org.openrm.api.ResourceLedger;
+import org.openrm.api.RouteResult;
+import org.openrm.api.Session;
+import org.openrm.api.SessionStore;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Modified;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+import org.osgi.service.component.annotations.ReferencePolicyOption;
+import org.osgi.service.metatype.annotations.AttributeDefinition;
+import org.osgi.service.metatype.annotations.Designate;
+import org.osgi.service.metatype.annotations.ObjectClassDefinition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The stateful, record-routing proxy (RFC 3261 section 16) between the SIP Server and the media servers.
+ *
+ * <p>Call state that must outlive an update of this bundle (sessions and their ports) lives in the
+ * {@link SessionStore} of the api bundle. What lives here only (pending INVITE branches, transactions) is
+ * rebuilt by the peers' retransmissions or swept: after an update, responses and in-dialog requests that
+ * match no transaction are forwarded statelessly by Via and Route, and BYE still finds its session.
+ */
+@Component(service = SipProxy.class, configurationPid = "org.openrm.sip", immediate = true)
+@Designate(ocd = SipProxy.Config.class)
+public class SipProxy implements SipListener {
+    private static final Logger LOG = LoggerFactory.getLogger(SipProxy.class);
+    static final String GVP_HEADER = "X-Genesys-GVP-Session-ID";
+    private static final Set<Integer> FAILOVER_CODES = Set.of(408, 480, 486, 500, 503);
+    private static final AtomicLong STACK_SEQ = new AtomicLong();
+
+    @ObjectClassDefinition(name = "openrm SIP", description = "SIP listening points and proxy behaviour")
+    public @interface Config {
+        @AttributeDefinition(description = "Address the SIP stack binds (UDP and TCP)")
+        String listen_address() default "127.0.0.1";
+
+        @AttributeDefinition(description = "Port the SIP stack binds (UDP and TCP)")
+        int listen_port() default 5060;
+
+        @AttributeDefinition(description = "Address put in Via and Record-Route; empty means listen.address")
+        String advertised_address() default "";
+
+        @AttributeDefinition(description = "The SIP Server (call controller) URI")
+        String sipserver_uri() default "sip:127.0.0.1:5090";
+
+        @AttributeDefinition(description = "CIDR list of peers whose requests are accepted; others get 403")
+        String trusted_peers() default "127.0.0.0/8, ::1/128";
+
+        @AttributeDefinition(description = "This node's id, sent in gvp.rm.datanodes of the GVP session id header")
+        int node_id() default 1;
+
+        @AttributeDefinition(description = "A media server that sends no response at all to an INVITE within "
+                + "this time is treated as failed and the call moves to the next one")
+        int invite_timeout_ms() default 2000;
+
+        @AttributeDefinition(description = "A media server that timed out or refused a connection is skipped "
+                + "for this long (0 disables)")
+        int failure_quarantine_ms() default 5000;
+
+        @AttributeDefinition(description = "Overload guard: INVITEs waiting for a final response above which new "
+                + "INVITEs get 503 with Retry-After at once")
+        int overload_max_pending() default 2000;
+
+        @AttributeDefinition(description = "Retry-After seconds on 503 from the overload guard")
+        int overload_retry_after_s() default 1;
+
+        @AttributeDefinition(description = "Sessions older than this are ended by the orphan sweep (seconds)")
+        int session_max_age_s() default 14400;
+
+        @AttributeDefinition(description = "Unanswered sessions with no live INVITE branch older than this are "
+                + "ended by the orphan sweep (seconds)")
+        int session_setup_max_s() default 64;
+
+        @AttributeDefinition(description = "JAIN-SIP worker threads (8 measured best on 2 cores)")
+        int thread_pool_size() default 8;
+
+        @AttributeDefinition(description = "Upper bound on server and client transactions each")
+        int max_transactions() default 300000;
+    }
+
+    private final SessionStore store;
+    private final ResourceLedger ledger;
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    volatile CallRouter router;
+
+    private volatile Config config;
+    private volatile Cidr trusted;
+    private SipStack stack;
+    private SipProvider provider;
+    private ListeningPoint udp;
+    private ListeningPoint tcp;
+    private HeaderFactory hf;
+    private MessageFactory mf;
+    private AddressFactory af;
+    private String viaHost;
+    private int viaPort;
+    private ScheduledThreadPoolExecutor timer;
+
+    /** INVITE branches waiting for a final response, by the caller's top Via branch (CANCEL matches it). */
+    private final Map<String, InviteContext> pending = new ConcurrentHashMap<>();
+    private final Map<String, SipURI> uriCache = new ConcurrentHashMap<>();
+    private final Map<String, Long> untrustedLogged = new ConcurrentHashMap<>();
+    final Stats stats = new Stats();
+
+    /** Counters for metrics and tests. */
+    static final class Stats {
+        final AtomicLong invites = new AtomicLong();
+        final AtomicLong overloadRejects = new AtomicLong();
+        final AtomicLong failovers = new AtomicLong();
+        final AtomicLong untrusted = new AtomicLong();
+        final AtomicLong statelessResponses = new AtomicLong();
+    }
+
+    @Activate
+    public SipProxy(@Reference SessionStore store, @Reference ResourceLedger ledger, Config config) throws Exception {
+        this.store = store;
+        this.ledger = ledger;
+        this.config = config;
+        this.trusted = Cidr.parse(config.trusted_peers());
+        timer = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "openrm-sip-timer");
+            t.setDaemon(true);
+            return t;
+        });
+        timer.setRemoveOnCancelPolicy(true);
+        timer.scheduleWithFixedDelay(this::sweep, 10, 10, TimeUnit.SECONDS);
+        try {
+            startStack(config);
+        } catch (Exception e) {
+            timer.shutdownNow();
+            throw e;
+        }
+    }
+
+    @Modified
+    void modified(Config c) throws Exception {
+        Config old = this.config;
+        Cidr t = Cidr.parse(c.trusted_peers());
+        this.trusted = t;
+        this.config = c;
+        if (!old.listen_address().equals(c.listen_address()) || old.listen_port() != c.listen_port()
+                || !old.advertised_address().equals(c.advertised_address())
+                || old.thread_pool_size() != c.thread_pool_size() || old.max_transactions() != c.max_transactions()) {
+            LOG.info("SIP listening settings changed: restarting the SIP stack");
+            stopStack();
+            startStack(c);
+        } else {
+            LOG.info("SIP settings updated without a stack restart");
+        }
+    }
+
+    @Deactivate
+    void deactivate() {
+        stopStack();
+        timer.shutdownNow();
+        try {
+            timer.awaitTermination(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        pending.clear();
+        LOG.info("SIP proxy stopped; {} live sessions stay in the session store", store.size());
+    }
+
+    private synchronized void startStack(Config c) throws Exception {
+        Properties p = new Properties();
+        p.setProperty("javax.sip.STACK_NAME", "openrm-sip-" + STACK_SEQ.incrementAndGet());
+        p.setProperty("javax.sip.AUTOMATIC_DIALOG_SUPPORT", "off");
+        p.setProperty("gov.nist.javax.sip.THREAD_POOL_SIZE", Integer.toString(c.thread_pool_size()));
+        p.setProperty("gov.nist.javax.sip.REENTRANT_LISTENER", "true");
+        p.setProperty("gov.nist.javax.sip.MAX_SERVER_TRANSACTIONS", Integer.toString(c.max_transactions()));
+        p.setProperty("gov.nist.javax.sip.MAX_CLIENT_TRANSACTIONS", Integer.toString(c.max_transactions()));
+        p.setProperty("gov.nist.javax.sip.TRACE_LEVEL", "0");
+        p.setProperty("gov.nist.javax.sip.LOG_MESSAGE_CONTENT", "false");
+        p.setProperty("gov.nist.javax.sip.STACK_LOGGER", Slf4jStackLogger.class.getName());
+        p.setProperty("gov.nist.javax.sip.RECEIVE_UDP_BUFFER_SIZE", "4194304");
+        p.setProperty("gov.nist.javax.sip.SEND_UDP_BUFFER_SIZE", "4194304");
+        p.setProperty("gov.nist.javax.sip.CACHE_CLIENT_CONNECTIONS", "true");
+        p.setProperty("gov.nist.javax.sip.TIMER_CLASS_NAME", "gov.nist.javax.sip.stack.timers.ScheduledExecutorSipTimer");
+        ClassLoader tccl = Thread.currentThread().getContextClassLoader();
+        Thread.currentThread().setContextClassLoader(SipProxy.class.getClassLoader());
+        try {
+            SipFactory f = SipFactory.getInstance();
+            f.resetFactory();
+            f.setPathName("gov.nist");
+            hf = f.createHeaderFactory();
+            mf = f.createMessageFactory();
+            af = f.createAddressFactory();
+            stack = f.createSipStack(p);
+            udp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.UDP);
+            tcp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.TCP);
+            provider = stack.createSipProvider(udp);
+            provider.addListeningPoint(tcp);
+            provider.addSipListener(this);
+            stack.start();
+        } catch (Exception e) {
+            stopStack();
+            throw e;
+        } finally {
+            Thread.currentThread().setContextClassLoader(tccl);
+        }
+        viaHost = c.advertised_address().isBlank() ? c.listen_address() : c.advertised_address();
+        viaPort = c.listen_port();
+        LOG.info("SIP proxy listening on {}:{} (UDP, TCP), record-route {}:{}, SIP Server {}, trusted {}, node {}",
+                c.listen_address(), c.listen_port(), viaHost, viaPort, c.sipserver_uri(), c.trusted_peers(),
+                c.node_id());
+    }
+
+    private synchronized void stopStack() {
+        if (stack == null) {
+            return;
+        }
+        try {
+            if (provider != null) {
+                provider.removeSipListener(this);
+                stack.deleteSipProvider(provider);
+            }
+            if (udp != null) {
+                stack.deleteListeningPoint(udp);
+            }
+            if (tcp != null) {
+                stack.deleteListeningPoint(tcp);
+            }
+        } catch (Exception e) {
+            LOG.warn("Error while stopping the SIP stack", e);
+        } finally {
+            stack.stop();
+            stack = null;
+            provider = null;
+            udp = null;
+            tcp = null;
+        }
+    }
+
+    /** The UDP/TCP port actually bound (for tests). */
+    int port() {
+        return udp.getPort();
+    }
+
+    // ------------------------------------------------------------------------------------------ requests
+
+    @Override
+    public void processRequest(RequestEvent ev) {
+        Request req = ev.getRequest();
+        try {
+            handleRequest(ev, req);
+        } catch (Exception e) {
+            LOG.warn("Request {} {} failed: {}", req.getMethod(), callId(req), e.toString(), e);
+            if (!Request.ACK.equals(req.getMethod())) {
+                replyStateless(req, Response.SERVER_INTERNAL_ERROR, null, 0);
+            }
+        }
+    }
+
+    private void handleRequest(RequestEvent ev, Request req) throws Exception {
+        String method = req.getMethod();
+        if (!isTrusted(req)) {
+            stats.untrusted.incrementAndGet();
+            if (!Request.ACK.equals(method)) {
+                replyStateless(req, Response.FORBIDDEN, null, 0);
+            }
+            return;
+        }
+        MaxForwardsHeader mfh = (MaxForwardsHeader) req.getHeader(MaxForwardsHeader.NAME);
+        boolean toUs = isOwnUri(req.getRequestURI()) && req.getHeader(RouteHeader.NAME) == null;
+        if (Request.OPTIONS.equals(method) && (toUs || (mfh != null && mfh.getMaxForwards() == 0
+                && isOwnUri(req.getRequestURI())))) {
+            Response ok = mf.createResponse(Response.OK, req);
+            ok.addHeader(hf.createAllowHeader("INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"));
+            tagTo(ok);
+            provider.sendResponse(ok);
+            return;
+        }
+        if (mfh != null && mfh.getMaxForwards() <= 0) {
+            if (!Request.ACK.equals(method)) {
+                replyStateless(req, Response.TOO_MANY_HOPS, null, 0);
+            }
+            return;
+        }
+        if (Request.CANCEL.equals(method)) {
+            onCancel(ev, req);
+            return;
+        }
+        String toTag = ((ToHeader) req.getHeader(ToHeader.NAME)).getTag();
+        if (Request.INVITE.equals(method) && toTag == null) {
+            onInitialInvite(ev, req);
+            return;
+        }
+        if (Request.REGISTER.equals(method) && toUs) {
+            replyStateless(req, Response.NOT_IMPLEMENTED, null, 0);
+            return;
+        }
+        onRouted(ev, req);
+    }
+
+    private void onInitialInvite(RequestEvent ev, Request req) throws Exception {
+        stats.invites.incrementAndGet();
+        Config c = config;
+        if (pending.size() >= c.overload_max_pending()) {
+            stats.overloadRejects.incrementAndGet();
+            replyStateless(req, Response.SERVICE_UNAVAILABLE, "Overloaded", c.overload_retry_after_s());
+            return;
+        }
+        ServerTransaction st = newServerTransaction(ev, req);
+        if (st == null) {
+            return; // a retransmission: the existing transaction answers it
+        }
+        st.sendResponse(mf.createResponse(Response.TRYING, req));
+        CallRequest cr = callRequest(req);
+        CallRouter r = router;
+        if (r == null) {
+            reply(st, Response.SERVICE_UNAVAILABLE, "Routing Unavailable", c.overload_retry_after_s());
+            return;
+        }
+        RouteResult rr = r.route(cr);
+        if (rr instanceof RouteResult.Rejection rej) {
+            reply(st, rej.code(), rej.reason(), rej.retryAfterS());
+            return;
+        }
+        RouteResult.Target t = (RouteResult.Target) rr;
+        FromHeader from = (FromHeader) req.getHeader(FromHeader.NAME);
+        Session s = new Session(newSessionId(), cr.callId(), from.getTag(), cr.from(), cr.to(), cr.dialled(),
+                System.currentTimeMillis());
+        if (!store.open(s, t.resource(), t.group())) {
+            ledger.release(t.resource());
+            reply(st, Response.LOOP_DETECTED, "Call-ID In Use", 0);
+            return;
+        }
+        InviteContext ctx = new InviteContext(st, req, cr, s, topBranch(req), t.maxAttempts());
+        pending.put(ctx.branchKey, ctx);
+        forward(ctx, t);
+    }
+
+    /** Sends the INVITE to {@code t}, whose port the session already holds. */
+    private void forward(InviteContext ctx, RouteResult.Target t) {
+        ClientTransaction ct = null;
+        try {
+            Request out = (Request) ctx.request.clone();
+            SipURI target = targetUri(t.uri(), ctx.call.dialled());
+            out.setRequestURI(target);
+            decrementMaxForwards(out);
+            removeOwnRoutes(out);
+            String transport = target.getTransportParam() == null ? "udp" : target.getTransportParam().toLowerCase(Locale.ROOT);
+            out.addFirst(recordRoute(transport(ctx.request)));
+            out.addFirst(hf.createViaHeader(viaHost, viaPort, transport, newBranch()));
+            out.setHeader(hf.createHeader(GVP_HEADER, ctx.session.id() + ";gvp.rm.datanodes=node-id=" + config.node_id()));
+            ct = provider.getNewClientTransaction(out);
+            ct.setApplicationData(ctx);
+            synchronized (ctx) {
+                ctx.attempts++;
+                ctx.tried.add(t.resource());
+                ctx.target = t;
+                ctx.ct = ct;
+                ctx.responded = false;
+                ctx.session.attempts(ctx.attempts);
+            }
+            ct.sendRequest();
+            final ClientTransaction sent = ct;
+            ScheduledFuture<?> f = timer.schedule(() -> onNoAnswer(ctx, sent), config.invite_timeout_ms(),
+                    TimeUnit.MILLISECONDS);
+            synchronized (ctx) {
+                if (ctx.ct == sent && !ctx.responded) {
+                    ctx.noAnswer = f;
+                } else {
+                    f.cancel(false);
+                }
+            }
+        } catch (Exception e) {
+            LOG.info("Call {}: cannot send INVITE to {} ({}): {}", ctx.call.callId(), t.resource(), t.uri(), e.toString());
+            quarantineAfterFailure(t.resource(), "transport error " + e.getMessage());
+            if (ct == null) {
+                synchronized (ctx) {
+                    ctx.attempts++;
+                    ctx.tried.add(t.resource());
+                    ctx.target = t;
+                    ctx.ct = null;
+                }
+                branchFailed(ctx, null, Response.SERVICE_UNAVAILABLE, null, "transport error");
+            } else {
+                branchFailed(ctx, ct, Response.SERVICE_UNAVAILABLE, null, "transport error");
+            }
+        }
+    }
+
+    private void onNoAnswer(InviteContext ctx, ClientTransaction ct) {
+        synchronized (ctx) {
+            if (ctx.ct != ct || ctx.responded || ctx.done) {
+                return;
+            }
+        }
+        RouteResult.Target t = ctx.target;
+        LOG.info("Call {}: no answer from {} within {} ms", ctx.call.callId(), t.resource(), config.invite_timeout_ms());
+        quarantineAfterFailure(t.resource(), "no answer to INVITE");
+        try {
+            ct.terminate();
+        } catch (Exception e) {
+            LOG.debug("terminate", e);
+        }
+        branchFailed(ctx, ct, Response.REQUEST_TIMEOUT, null, "no answer");
+    }
+
+    private void quarantineAfterFailure(String resource, String why) {
+        CallRouter r = router;
+        int ms = config.failure_quarantine_ms();
+        if (r != null && ms > 0) {
+            r.quarantine(resource, ms, why);
+        }
+    }
+
+    /**
+     * The current branch of {@code ctx} failed: release its port, then try the next media server or send the
+     * caller the final response. {@code ct} is the failed branch; a stale branch is ignored.
+     */
+    private void branchFailed(InviteContext ctx, ClientTransaction ct, int code, Response resp, String why) {
+        String failed;
+        int attempts;
+        boolean cancelled;
+        synchronized (ctx) {
+            if (ctx.done || ctx.ct != ct) {
+                return;
+            }
+            ctx.ct = null;
+            cancelNoAnswer(ctx);
+            failed = ctx.target.resource();
+            attempts = ctx.attempts;
+            cancelled = ctx.cancelled;
+        }
+        store.detach(ctx.session);
+        if (cancelled) {
+            finish(ctx, null, Response.REQUEST_TERMINATED, EndReason.CANCEL);
+            return;
+        }
+        CallRouter r = router;
+        if (attempts < ctx.maxAttempts && r != null) {
+            RouteResult rr = r.failover(ctx.call, failed, ctx.tried, attempts);
+            if (rr instanceof RouteResult.Target next) {
+                stats.failovers.incrementAndGet();
+                LOG.debug("Call {}: {} from {} ({}), failing over to {}", ctx.call.callId(), code, failed, why,
+                        next.resource());
+                store.attach(ctx.session, next.resource(), next.group());
+                boolean stillOn;
+                synchronized (ctx) {
+                    stillOn = !ctx.done && !ctx.cancelled;
+                }
+                if (!stillOn) {
+                    store.detach(ctx.session);
+                    finish(ctx, null, Response.REQUEST_TERMINATED, EndReason.CANCEL);
+                    return;
+                }
+                forward(ctx, next);
+                return;
+            }
+        }
+        finish(ctx, resp, code, EndReason.FAILED);
+    }
+
+    /** Sends the caller a final response (relayed {@code resp}, or our own {@code code}) and ends the session. */
+    private void finish(InviteContext ctx, Response resp, int code, EndReason reason) {
+        synchronized (ctx) {
+            if (ctx.done) {
+                return;
+            }
+            ctx.done = true;
+            cancelNoAnswer(ctx);
+        }
+        pending.remove(ctx.branchKey, ctx);
+        int sent = code;
+        try {
+            if (resp != null) {
+                sent = resp.getStatusCode();
+                resp.removeFirst(ViaHeader.NAME);
+                ctx.st.sendResponse(resp);
+            } else {
+                reply(ctx.st, code, null, 0);
+            }
+        } catch (Exception e) {
+            LOG.debug("Call {}: final response not sent: {}", ctx.call.callId(), e.toString());
+        }
+        store.end(ctx.session, reason, sent);
+    }
+
+    private void onCancel(RequestEvent ev, Request req) throws Exception {
+        ServerTransaction cst = newServerTransaction(ev, req);
+        if (cst == null) {
+            return;
+        }
+        InviteContext ctx = pending.get(topBranch(req));
+        if (ctx == null) {
+            reply(cst, Response.CALL_OR_TRANSACTION_DOES_NOT_EXIST, null, 0);
+            return;
+        }
+        cst.sendResponse(mf.createResponse(Response.OK, req));
+        ClientTransaction toCancel = null;
+        boolean between;
+        synchronized (ctx) {
+            if (ctx.done) {
+                return;
+            }
+            ctx.cancelled = true;
+            if (ctx.ct != null && ctx.responded && !ctx.cancelSent) {
+                toCancel = ctx.ct;
+                ctx.cancelSent = true;
+            }
+            between = ctx.ct == null;
+        }
+        if (toCancel != null) {
+            sendCancel(ctx, toCancel);
+        } else if (between) {
+            store.detach(ctx.session);
+            finish(ctx, null, Response.REQUEST_TERMINATED, EndReason.CANCEL);
+        }
+        // else: no response yet on the branch; CANCEL goes out with its first provisional, or the
+        // no-answer timer ends the call with 487
+    }
+
+    private void sendCancel(InviteContext ctx, ClientTransaction ct) {
+        try {
+            ClientTransaction cct = provider.getNewClientTransaction(ct.createCancel());
+            cct.sendRequest();
+        } catch (Exception e) {
+            LOG.info("Call {}: CANCEL not sent: {}", ctx.call.callId(), e.toString());
+        }
+    }
+
+    /** Requests that follow a route set or Request-URI: in-dialog requests and other methods. */
+    private void onRouted(RequestEvent ev, Request req) throws Exception {
+        String method = req.getMethod();
+        removeOwnRoutes(req);
+        if (req.getHeader(RouteHeader.NAME) == null && isOwnUri(req.getRequestURI())) {
+            if (!Request.ACK.equals(method)) {
+                replyStateless(req, ((ToHeader) req.getHeader(ToHeader.NAME)).getTag() != null
+                        ? Response.CALL_OR_TRANSACTION_DOES_NOT_EXIST : Response.NOT_FOUND, null, 0);
+            }
+            return;
+        }
+        String transport = nextHopTransport(req);
+        if (Request.ACK.equals(method)) {
+            decrementMaxForwards(req);
+            req.addFirst(hf.createViaHeader(viaHost, viaPort, transport, newBranch()));
+            provider.sendRequest(req);
+            return;
+        }
+        ServerTransaction st = newServerTransaction(ev, req);
+        if (st == null) {
+            return;
+        }
+        Request out = (Request) req.clone();
+        decrementMaxForwards(out);
+        out.addFirst(hf.createViaHeader(viaHost, viaPort, transport, newBranch()));
+        if (Request.BYE.equals(method)) {
+            Session s = store.byCallId(callId(req));
+            if (s != null) {
+                String fromTag = ((FromHeader) req.getHeader(FromHeader.NAME)).getTag();
+                boolean caller = fromTag != null && fromTag.equals(s.callerTag());
+                store.end(s, caller ? EndReason.CALLER_BYE : EndReason.MEDIA_SERVER_BYE, 0);
+            }
+        }
+        try {
+            ClientTransaction ct = provider.getNewClientTransaction(out);
+            ct.setApplicationData(new Relay(st));
+            ct.sendRequest();
+        } catch (SipException e) {
+            LOG.info("Call {}: cannot forward {}: {}", callId(req), method, e.toString());
+            reply(st, Response.SERVICE_UNAVAILABLE, "Next Hop Unreachable", 0);
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------- responses
+
+    @Override
+    public void processResponse(ResponseEvent ev) {
+        Response resp = ev.getResponse();
+        try {
+            ClientTransaction ct = ev.getClientTransaction();
+            Object ad = ct == null ? null : ct.getApplicationData();
+            if (ad instanceof InviteContext ctx) {
+                onInviteResponse(ctx, ct, resp);
+            } else if (ad instanceof Relay relay) {
+                if (resp.getStatusCode() >= 101 || resp.getStatusCode() < 100) {
+                    resp.removeFirst(ViaHeader.NAME);
+                    relay.st.sendResponse(resp);
+                }
+            } else if (ct == null) {
+                relayStateless(resp);
+            }
+            // else: response to our own CANCEL, nothing to do
+        } catch (Exception e) {
+            LOG.debug("Response {} {} not relayed: {}", resp.getStatusCode(), callId(resp), e.toString());
+        }
+    }
+
+    private void onInviteResponse(InviteContext ctx, ClientTransaction ct, Response resp) throws Exception {
+        int code = resp.getStatusCode();
+        boolean sendCancel = false;
+        synchronized (ctx) {
+            if (ctx.ct != ct) {
+                if (code >= 200 && code < 300) {
+                    LOG.warn("Call {}: 2xx from {} on an abandoned branch, not relayed", ctx.call.callId(),
+                            ct.getRequest().getRequestURI());
+                }
+                return;
+            }
+            ctx.responded = true;
+            cancelNoAnswer(ctx);
+            if (code < 200 && ctx.cancelled && !ctx.cancelSent) {
+                ctx.cancelSent = true;
+                sendCancel = true;
+            }
+        }
+        if (sendCancel) {
+            sendCancel(ctx, ct);
+        }
+        if (code < 200) {
+            if (code > 100) {
+                resp.removeFirst(ViaHeader.NAME);
+                try {
+                    ctx.st.sendResponse(resp);
+                } catch (SipException e) {
+                    LOG.debug("provisional not relayed", e);
+                }
+            }
+            return;
+        }
+        if (code < 300) {
+            ctx.session.markAnswered(System.currentTimeMillis());
+            synchronized (ctx) {
+                if (ctx.done) {
+                    return;
+                }
+                ctx.done = true;
+            }
+            pending.remove(ctx.branchKey, ctx);
+            ctx.session.finalCode(code);
+            resp.removeFirst(ViaHeader.NAME);
+            ctx.st.sendResponse(resp);
+            return;
+        }
+        if (FAILOVER_CODES.contains(code)) {
+            if (code == Response.SERVICE_UNAVAILABLE) {
+                RetryAfterHeader ra = (RetryAfterHeader) resp.getHeader(RetryAfterHeader.NAME);
+                CallRouter r = router;
+                if (ra != null && ra.getRetryAfter() > 0 && r != null) {
+                    r.quarantine(ctx.target.resource(), ra.getRetryAfter() * 1000L, "503 with Retry-After");
+                }
+            }
+            branchFailed(ctx, ct, code, resp, "final response " + code);
+            return;
+        }
+        synchronized (ctx) {
+            if (ctx.ct == ct) {
+                ctx.ct = null;
+            }
+        }
+        finish(ctx, resp, code, ctx.cancelled && code == Response.REQUEST_TERMINATED ? EndReason.CANCEL : EndReason.FAILED);
+    }
+
+    /** A response that matches no client transaction (retransmitted 2xx, or after a bundle update). */
+    private void relayStateless(Response resp) throws SipException {
+        ViaHeader top = (ViaHeader) resp.getHeader(ViaHeader.NAME);
+        if (top == null || !isOwnHost(top.getHost(), top.getPort())) {
+            return;
+        }
+        resp.removeFirst(ViaHeader.NAME);
+        if (resp.getHeader(ViaHeader.NAME) == null) {
+            return;
+        }
+        stats.statelessResponses.incrementAndGet();
+        CSeqHeader cseq = (CSeqHeader) resp.getHeader(CSeqHeader.NAME);
+        int code = resp.getStatusCode();
+        if (cseq != null && Request.INVITE.equals(cseq.getMethod()) && code >= 200) {
+            Session s = store.byCallId(callId(resp));
+            if (s != null && code < 300) {
+                s.markAnswered(System.currentTimeMillis());
+            } else if (s != null && !s.answered()) {
+                store.end(s, EndReason.FAILED, code);
+            }
+        }
+        provider.sendResponse(resp);
+    }
+
+    @Override
+    public void processTimeout(TimeoutEvent ev) {
+        if (ev.isServerTransaction()) {
+            return;
+        }
+        ClientTransaction ct = ev.getClientTransaction();
+        Object ad = ct == null ? null : ct.getApplicationData();
+        if (ad instanceof InviteContext ctx) {
+            quarantineAfterFailure(ctx.target.resource(), "INVITE transaction timeout");
+            branchFailed(ctx, ct, Response.REQUEST_TIMEOUT, null, "timeout");
+        } else if (ad instanceof Relay relay) {
+            reply(relay.st, Response.REQUEST_TIMEOUT, null, 0);
+        }
+    }
+
+    @Override
+    public void processIOException(IOExceptionEvent ev) {
+        LOG.debug("SIP transport error towards {}:{}/{}", ev.getHost(), ev.getPort(), ev.getTransport());
+    }
+
+    @Override
+    public void processTransactionTerminated(TransactionTerminatedEvent ev) { }
+
+    @Override
+    public void processDialogTerminated(DialogTerminatedEvent ev) { }
+
+    // ------------------------------------------------------------------------------------------- sweep
+
+    /** Ends sessions that no signalling will ever end (lost BYE, a branch lost in a bundle update). */
+    void sweep() {
+        try {
+            long now = System.currentTimeMillis();
+            Config c = config;
+            Set<String> live = new HashSet<>();
+            for (InviteContext ctx : pending.values()) {
+                live.add(ctx.session.id());
+            }
+            for (Session s : store.sessions()) {
+                long age = now - s.receivedAt();
+                if (age > c.session_max_age_s() * 1000L
+                        || (!s.answered() && age > c.session_setup_max_s() * 1000L && !live.contains(s.id()))) {
+                    if (store.end(s, EndReason.TIMEOUT, s.finalCode())) {
+                        LOG.info("Session {} (Call-ID {}) ended by the orphan sweep after {} s", s.id(), s.callId(), age / 1000);
+                    }
+                }
+            }
+            if (untrustedLogged.size() > 10_000) {
+                untrustedLogged.clear();
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("Orphan sweep failed", e);
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------- helpers
+
+    private boolean isTrusted(Request req) {
+        InetAddress a = ((SIPMessage) req).getRemoteAddress();
+        if (a == null || trusted.contains(a)) {
+            return true;
+        }
+        long now = System.currentTimeMillis();
+        String key = a.getHostAddress();
+        Long last = untrustedLogged.get(key);
+        if (last == null || now - last > 60_000) {
+            untrustedLogged.put(key, now);
+            LOG.warn("Rejected {} from untrusted peer {} (not in trusted.peers); logged once a minute per source",
+                    req.getMethod(), key);
+        }
+        return false;
+    }
+
+    private ServerTransaction newServerTransaction(RequestEvent ev, Request req) throws SipException {
+        ServerTransaction st = ev.getServerTransaction();
+        if (st != null) {
+            return null; // the stack matched it to a live transaction: a retransmission
+        }
+        try {
+            return provider.getNewServerTransaction(req);
+        } catch (TransactionAlreadyExistsException e) {
+            return null;
+        }
+    }
+
+    private void reply(ServerTransaction st, int code, String reason, int retryAfterS) {
+        try {
+            Response r = mf.createResponse(code, st.getRequest());
+            if (reason != null) {
+                r.setReasonPhrase(reason);
+            }
+            if (retryAfterS > 0) {
+                r.setHeader(hf.createRetryAfterHeader(retryAfterS));
+            }
+            tagTo(r);
+            st.sendResponse(r);
+        } catch (Exception e) {
+            LOG.debug("Response {} not sent: {}", code, e.toString());
+        }
+    }
+
+    private void replyStateless(Request req, int code, String reason, int retryAfterS) {
+        try {
+            Response r = mf.createResponse(code, req);
+            if (reason != null) {
+                r.setReasonPhrase(reason);
+            }
+            if (retryAfterS > 0) {
+                r.setHeader(hf.createRetryAfterHeader(retryAfterS));
+            }
+            tagTo(r);
+            provider.sendResponse(r);
+        } catch (Exception e) {
+            LOG.debug("Stateless response {} not sent: {}", code, e.toString());
+        }
+    }
+
+    private void tagTo(Response r) throws Exception {
+        ToHeader to = (ToHeader) r.getHeader(ToHeader.NAME);
+        if (to != null && to.getTag() == null) {
+            to.setTag(Long.toHexString(ThreadLocalRandom.current().nextLong() & 0xFFFFFFFFFFFFL));
+        }
+    }
+
+    private CallRequest callRequest(Request req) {
+        URI ruri = req.getRequestURI();
+        ToHeader to = (ToHeader) req.getHeader(ToHeader.NAME);
+        FromHeader from = (FromHeader) req.getHeader(FromHeader.NAME);
+        String dialled = ruri instanceof SipURI su && su.getUser() != null ? su.getUser()
+                : to.getAddress().getURI() instanceof SipURI tu && tu.getUser() != null ? tu.getUser() : "";
+        Map<String, String> headers = new HashMap<>();
+        for (ListIterator<String> it = req.getHeaderNames(); it.hasNext(); ) {
+            String name = it.next();
+            if (name.regionMatches(true, 0, "X-Genesys-", 0, 10)) {
+                Header h = req.getHeader(name);
+                String v = h.toString();
+                int colon = v.indexOf(':');
+                headers.put(name.toLowerCase(Locale.ROOT), v.substring(colon + 1).trim());
+            }
+        }
+        SIPMessage m = (SIPMessage) req;
+        String source = m.getRemoteAddress() == null ? "" : m.getRemoteAddress().getHostAddress() + ":" + m.getRemotePort();
+        return new CallRequest(callId(req), ruri.toString(), dialled, from.getAddress().getURI().toString(),
+                to.getAddress().getURI().toString(), headers, source);
+    }
+
+    private SipURI targetUri(String resourceUri, String user) throws Exception {
+        SipURI base = uriCache.get(resourceUri);
+        if (base == null) {
+            if (uriCache.size() > 10_000) {
+                uriCache.clear();
+            }
+            base = (SipURI) af.createURI(resourceUri);
+            uriCache.put(resourceUri, base);
+        }
+        SipURI u = (SipURI) base.clone();
+        if (user != null && !user.isEmpty() && u.getUser() == null) {
+            u.setUser(user);
+        }
+        return u;
+    }
+
+    private RecordRouteHeader recordRoute(String transport) throws Exception {
+        SipURI u = af.createSipURI(null, viaHost);
+        u.setPort(viaPort);
+        if (!"udp".equalsIgnoreCase(transport)) {
+            u.setTransportParam(transport);
+        }
+        u.setLrParam();
+        return hf.createRecordRouteHeader(af.createAddress(u));
+    }
+
+    private void decrementMaxForwards(Request out) throws Exception {
+        MaxForwardsHeader m = (MaxForwardsHeader) out.getHeader(MaxForwardsHeader.NAME);
+        if (m == null) {
+            out.setHeader(hf.createMaxForwardsHeader(69));
+        } else {
+            m.decrementMaxForwards();
+        }
+    }
+
+    /** Removes Route entries at the top that point at this proxy (loose routing, RFC 3261 16.4). */
+    private void removeOwnRoutes(Request req) {
+        for (int i = 0; i < 4; i++) {
+            RouteHeader r = (RouteHeader) req.getHeader(RouteHeader.NAME);
+            if (r == null || !isOwnUri(r.getAddress().getURI())) {
+                return;
+            }
+            req.removeFirst(RouteHeader.NAME);
+        }
+    }
+
+    private String nextHopTransport(Request req) {
+        RouteHeader r = (RouteHeader) req.getHeader(RouteHeader.NAME);
+        URI u = r != null ? r.getAddress().getURI() : req.getRequestURI();
+        if (u instanceof SipURI su && su.getTransportParam() != null) {
+            return su.getTransportParam().toLowerCase(Locale.ROOT);
+        }
+        return "udp";
+    }
+
+    private static String transport(Request req) {
+        ViaHeader v = (ViaHeader) req.getHeader(ViaHeader.NAME);
+        return v == null ? "udp" : v.getTransport().toLowerCase(Locale.ROOT);
+    }
+
+    private boolean isOwnUri(URI uri) {
+        return uri instanceof SipURI su && isOwnHost(su.getHost(), su.getPort());
+    }
+
+    private boolean isOwnHost(String host, int port) {
+        int p = port <= 0 ? 5060 : port;
+        return p == viaPort && (viaHost.equals(host) || config.listen_address().equals(host));
+    }
+
+    private static String topBranch(Request req) {
+        ViaHeader v = (ViaHeader) req.getHeader(ViaHeader.NAME);
+        String b = v == null ? null : v.getBranch();
+        return (b == null ? "" : b) + "|" + (v == null ? "" : v.getHost() + ":" + v.getPort());
+    }
+
+    private static String callId(javax.sip.message.Message m) {
+        CallIdHeader h = (CallIdHeader) m.getHeader(CallIdHeader.NAME);
+        return h == null ? "" : h.getCallId();
+    }
+
+    private static String newBranch() {
+        ThreadLocalRandom r = ThreadLocalRandom.current();
+        return "z9hG4bK-orm-" + Long.toHexString(r.nextLong()) + Long.toHexString(r.nextLong());
+    }
+
+    private static String newSessionId() {
+        ThreadLocalRandom r = ThreadLocalRandom.current();
+        return new UUID(r.nextLong(), r.nextLong()).toString().toUpperCase(Locale.ROOT);
+    }
+
+    private static void cancelNoAnswer(InviteContext ctx) {
+        if (ctx.noAnswer != null) {
+            ctx.noAnswer.cancel(false);
+            ctx.noAnswer = null;
+        }
+    }
+
+    /** A non-INVITE request forwarded statefully: responses go back through {@code st}. */
+    private record Relay(ServerTransaction st) { }
+
+    /** One caller INVITE and its branches towards media servers; guarded by its own monitor. */
+    static final class InviteContext {
+        final ServerTransaction st;
+        final Request request;
+        final CallRequest call;
+        final Session session;
+        final String branchKey;
+        final int maxAttempts;
+        final Set<String> tried = ConcurrentHashMap.newKeySet();
+        RouteResult.Target target;
+        ClientTransaction ct;
+        ScheduledFuture<?> noAnswer;
+        int attempts;
+        boolean responded;
+        boolean cancelled;
+        boolean cancelSent;
+        boolean done;
+
+        InviteContext(ServerTransaction st, Request request, CallRequest call, Session session, String branchKey,
+                      int maxAttempts) {
+            this.st = st;
+            this.request = request;
+            this.call = call;
+            this.session = session;
+            this.branchKey = branchKey;
+            this.maxAttempts = maxAttempts;
+        }
+    }
+}

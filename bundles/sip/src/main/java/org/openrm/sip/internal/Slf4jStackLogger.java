@@ -1,0 +1,46 @@
+package org.openrm.sip.internal;
+
+import java.util.Properties;
+
+import gov.nist.core.StackLogger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Sends JAIN-SIP's own log lines to SLF4J (Pax Logging in Karaf) instead of log4j 1 files. Instantiated by
+ * the stack by class name ({@code gov.nist.javax.sip.STACK_LOGGER}).
+ */
+public class Slf4jStackLogger implements StackLogger {
+    private static final Logger LOG = LoggerFactory.getLogger("org.openrm.sip.stack");
+
+    @Override public void logStackTrace() { }
+    @Override public void logStackTrace(int traceLevel) { }
+    @Override public int getLineCount() { return 0; }
+    @Override public void logException(Throwable ex) { LOG.warn("SIP stack exception", ex); }
+    @Override public void logDebug(String message) { LOG.debug(message); }
+    @Override public void logDebug(String message, Exception ex) { LOG.debug(message, ex); }
+    @Override public void logTrace(String message) { LOG.trace(message); }
+    @Override public void logFatalError(String message) { LOG.error(message); }
+    @Override public void logError(String message) { LOG.error(message); }
+    @Override public boolean isLoggingEnabled() { return LOG.isInfoEnabled(); }
+
+    @Override
+    public boolean isLoggingEnabled(int logLevel) {
+        if (logLevel >= TRACE_DEBUG) {
+            return LOG.isDebugEnabled();
+        }
+        if (logLevel >= TRACE_INFO) {
+            return LOG.isInfoEnabled();
+        }
+        return logLevel > TRACE_NONE && LOG.isWarnEnabled();
+    }
+
+    @Override public void logError(String message, Exception ex) { LOG.error(message, ex); }
+    @Override public void logWarning(String message) { LOG.warn(message); }
+    @Override public void logInfo(String message) { LOG.info(message); }
+    @Override public void disableLogging() { }
+    @Override public void enableLogging() { }
+    @Override public void setBuildTimeStamp(String buildTimeStamp) { }
+    @Override public void setStackProperties(Properties stackProperties) { }
+    @Override public String getLoggerName() { return LOG.getName(); }
+}
