@@ -302,6 +302,10 @@ public class SipProxy implements SipListener {
     @Override
     public void processRequest(RequestEvent ev) {
         Request req = ev.getRequest();
+        if (LOG.isDebugEnabled()) {
+            LOG.debug("{} {} call-id {} (server transaction {})", req.getMethod(), req.getRequestURI(), callId(req),
+                    ev.getServerTransaction());
+        }
         try {
             handleRequest(ev, req);
         } catch (Exception e) {
@@ -529,7 +533,11 @@ public class SipProxy implements SipListener {
             if (resp != null) {
                 sent = resp.getStatusCode();
                 resp.removeFirst(ViaHeader.NAME);
-                ctx.st.sendResponse(resp);
+                if (resp.getHeader(ViaHeader.NAME) != null) {
+                    ctx.st.sendResponse(resp);
+                } else {
+                    reply(ctx.st, sent, resp.getReasonPhrase(), 0); // a peer that dropped the caller's Vias
+                }
             } else {
                 reply(ctx.st, code, null, 0);
             }
@@ -545,6 +553,7 @@ public class SipProxy implements SipListener {
             return;
         }
         InviteContext ctx = pending.get(topBranch(req));
+        LOG.debug("CANCEL {} matches {}", callId(req), ctx);
         if (ctx == null) {
             reply(cst, Response.CALL_OR_TRANSACTION_DOES_NOT_EXIST, null, 0);
             return;
@@ -813,7 +822,7 @@ public class SipProxy implements SipListener {
     private ServerTransaction newServerTransaction(RequestEvent ev, Request req) throws SipException {
         ServerTransaction st = ev.getServerTransaction();
         if (st != null) {
-            return null; // the stack matched it to a live transaction: a retransmission
+            return st; // the stack made one already (it does for CANCEL); retransmissions never reach us
         }
         try {
             return provider.getNewServerTransaction(req);

@@ -17,27 +17,34 @@ public class Slf4jStackLogger implements StackLogger {
     @Override public void logStackTrace(int traceLevel) { }
     @Override public int getLineCount() { return 0; }
     @Override public void logException(Throwable ex) { LOG.warn("SIP stack exception", ex); }
-    @Override public void logDebug(String message) { LOG.debug(message); }
-    @Override public void logDebug(String message, Exception ex) { LOG.debug(message, ex); }
+    @Override public void logDebug(String message) { LOG.trace(message); }
+    @Override public void logDebug(String message, Exception ex) { LOG.trace(message, ex); }
     @Override public void logTrace(String message) { LOG.trace(message); }
     @Override public void logFatalError(String message) { LOG.error(message); }
     @Override public void logError(String message) { LOG.error(message); }
-    @Override public boolean isLoggingEnabled() { return LOG.isInfoEnabled(); }
+    @Override public boolean isLoggingEnabled() { return LOG.isWarnEnabled(); }
 
+    /**
+     * The stack's INFO level logs every message it sends and receives (with bodies), which costs more CPU
+     * than proxying them: map it to DEBUG, and the stack's DEBUG to TRACE.
+     */
     @Override
     public boolean isLoggingEnabled(int logLevel) {
         if (logLevel >= TRACE_DEBUG) {
-            return LOG.isDebugEnabled();
+            return LOG.isTraceEnabled();
         }
         if (logLevel >= TRACE_INFO) {
-            return LOG.isInfoEnabled();
+            return LOG.isDebugEnabled();
         }
-        return logLevel > TRACE_NONE && LOG.isWarnEnabled();
+        if (logLevel >= TRACE_WARN) {
+            return LOG.isWarnEnabled();
+        }
+        return logLevel > TRACE_NONE && LOG.isErrorEnabled();
     }
 
     @Override public void logError(String message, Exception ex) { LOG.error(message, ex); }
     @Override public void logWarning(String message) { LOG.warn(message); }
-    @Override public void logInfo(String message) { LOG.info(message); }
+    @Override public void logInfo(String message) { LOG.debug(message); }
     @Override public void disableLogging() { }
     @Override public void enableLogging() { }
     @Override public void setBuildTimeStamp(String buildTimeStamp) { }

@@ -1,0 +1,131 @@
+package org.openrm.sip.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.HashMap;
+import java.util.Map;
+
+import org.junit.jupiter.api.Test;
+import org.openrm.api.EndReason;
+
+/** The proxy's own answers, driven by hand-written SIP over UDP (sipp where a media server is needed). */
+class ProxyBehaviourTest {
+
+    private static Map<String, Map<String, Object>> oneMediaServer(int port, int capacity) {
+        Map<String, Map<String, Object>> c = new HashMap<>();
+        c.put("org.openrm.lrg~default", Map.of("max.attempts", 2));
+        c.put("org.openrm.resource~mcp", Map.of("uri", "sip:127.0.0.1:" + port, "capacity", capacity));
+        return c;
+    }
+
+    /** The session ends just after the final response leaves; poll for it with a deadline. */
+    static void awaitIdle(ProxyUnderTest rm) throws InterruptedException {
+        long end = System.currentTimeMillis() + 5000;
+        while (!rm.idle() && System.currentTimeMillis() < end) {
+            Thread.sleep(20);
+        }
+        assertTrue(rm.idle(), "sessions " + rm.store.size() + ", ports " + rm.ledger.snapshot());
+    }
+
+    @Test
+    void optionsToOpenrmItselfGets200() throws Exception {
+        int p = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(Sipp.freePort(), 10), Map.of());
+             RawSip ua = new RawSip()) {
+            ua.send(RawSip.request("OPTIONS", "sip:127.0.0.1:" + p, ua.port(), 70, ""), p);
+            String ok = ua.expect("200 OK");
+            assertTrue(ok.contains("Allow:"), ok);
+        }
+    }
+
+    @Test
+    void inviteWithMaxForwardsZeroGets483() throws Exception {
+        int p = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(Sipp.freePort(), 10), Map.of());
+             RawSip ua = new RawSip()) {
+            ua.send(RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua.port(), 0, ""), p);
+            ua.expect("483");
+            awaitIdle(rm);
+        }
+    }
+
+    @Test
+    void untrustedPeerGets403AndNothingIsForwarded() throws Exception {
+        int p = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(Sipp.freePort(), 10),
+                Map.of("trusted.peers", "10.0.0.0/8"));
+             RawSip ua = new RawSip()) {
+            ua.send(RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua.port(), 70, ""), p);
+            ua.expect("403");
+            assertEquals(0, rm.proxy.stats.invites.get());
+            assertTrue(rm.idle());
+        }
+    }
+
+    @Test
+    void noCapacityLeftGets503WithRetryAfterAndLeaksNothing() throws Exception {
+        int p = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(Sipp.freePort(), 0), Map.of());
+             RawSip ua = new RawSip()) {
+            ua.send(RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua.port(), 70, ""), p);
+            String r = ua.expect("503");
+            assertTrue(r.contains("Retry-After: 5"), r);
+            assertTrue(rm.idle());
+        }
+    }
+
+    @Test
+    void deadMediaServerGivesTheCallerAFinalErrorAndReleasesThePort() throws Exception {
+        int p = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(Sipp.freePort(), 10),
+                Map.of("invite.timeout.ms", 500));
+             RawSip ua = new RawSip()) {
+            ua.send(RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua.port(), 70, ""), p);
+            ua.expect("100");
+            String fin = ua.expect("SIP/2.0 ");
+            int code = Integer.parseInt(fin.substring(8, 11));
+            assertTrue(code == 408 || code == 503, fin);
+            awaitIdle(rm);
+            assertEquals(1, rm.ended.get(EndReason.FAILED).get());
+        }
+    }
+
+    @Test
+    void retransmittedInviteCreatesOneBranch() throws Exception {
+        int p = Sipp.freePort(), mcp = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(mcp, 10), Map.of("invite.timeout.ms", 5000));
+             RawSip ua = new RawSip();
+             RawSip media = new RawSip(mcp)) {
+            String invite = RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua.port(), 70, "");
+            for (int i = 0; i < 5; i++) {
+                ua.send(invite, p);
+            }
+            String forwarded = media.receive(3000);
+            assertTrue(forwarded != null && forwarded.startsWith("INVITE sip:123@127.0.0.1:" + mcp), forwarded);
+            assertTrue(forwarded.contains("Record-Route: <sip:127.0.0.1:" + p + ";lr>"), forwarded);
+            assertTrue(forwarded.contains("Max-Forwards: 69"), forwarded);
+            assertTrue(forwarded.matches("(?s).*X-Genesys-GVP-Session-ID: [0-9A-F-]{36};gvp.rm.datanodes=node-id=1.*"),
+                    forwarded);
+            // the stack retransmits its own INVITE after T1 (500 ms); within 300 ms there is exactly one
+            assertNull(media.receive(300), "a second downstream INVITE for retransmissions of one INVITE");
+            assertEquals(1, rm.store.size());
+        }
+    }
+
+    @Test
+    void cancelReachesTheMediaServerAndTheCallerGets487() throws Exception {
+        int p = Sipp.freePort(), mcp = Sipp.freePort(), c = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(mcp, 10), Map.of());
+             Sipp ringing = Sipp.uas("mcp-ring", "uas-ring.xml", mcp, "u1")) {
+            Thread.sleep(300); // sipp binds within milliseconds; the UAC retransmits anyway
+            Sipp uac = Sipp.start("sipserver-cancel", "-sf", Sipp.SCENARIOS.resolve("uac-cancel.xml").toString(),
+                    "-i", "127.0.0.1", "-p", Integer.toString(c), "-s", "777", "-m", "20", "-r", "10",
+                    "127.0.0.1:" + p);
+            assertEquals(0, uac.await(60), uac.errors() + ringing.errors());
+            awaitIdle(rm);
+            assertEquals(20, rm.ended.get(EndReason.CANCEL).get());
+        }
+    }
+}

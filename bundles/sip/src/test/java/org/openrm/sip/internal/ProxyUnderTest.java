@@ -1,0 +1,62 @@
+package org.openrm.sip.internal;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import org.openrm.api.EndReason;
+import org.openrm.api.Session;
+import org.openrm.api.SessionListener;
+import org.openrm.api.internal.InMemoryResourceLedger;
+import org.openrm.api.internal.InMemorySessionStore;
+import org.openrm.routing.internal.RoutingEngine;
+
+/** openrm's call path wired by hand, as SCR wires it in Karaf: ledger and store, routing, SIP proxy. */
+final class ProxyUnderTest implements AutoCloseable {
+    final InMemoryResourceLedger ledger = new InMemoryResourceLedger();
+    final InMemorySessionStore store = new InMemorySessionStore(ledger);
+    final RoutingEngine routing;
+    final SipProxy proxy;
+    final int port;
+    /** Sessions started per first-choice resource, and ended per reason. */
+    final Map<String, AtomicInteger> started = new ConcurrentHashMap<>();
+    final Map<EndReason, AtomicInteger> ended = new ConcurrentHashMap<>();
+    final Map<String, Long> lastStart = new ConcurrentHashMap<>();
+
+    ProxyUnderTest(int port, Map<String, Map<String, Object>> configs, Map<String, Object> sip) throws Exception {
+        this.port = port;
+        store.addListener(new SessionListener() {
+            @Override
+            public void started(Session s) {
+                started.computeIfAbsent(s.resource(), r -> new AtomicInteger()).incrementAndGet();
+                lastStart.put(s.resource(), System.currentTimeMillis());
+            }
+
+            @Override
+            public void ended(Session s, EndReason reason, int code, long at) {
+                ended.computeIfAbsent(reason, r -> new AtomicInteger()).incrementAndGet();
+            }
+        });
+        routing = new RoutingEngine(ledger, TestConfigs.configAdmin(configs),
+                TestConfigs.of(RoutingEngine.Config.class, Map.of()));
+        Map<String, Object> s = new java.util.HashMap<>(sip);
+        s.put("listen.port", port);
+        proxy = new SipProxy(store, ledger, TestConfigs.of(SipProxy.Config.class, s));
+        proxy.router = routing;
+    }
+
+    int started(String resource) {
+        AtomicInteger n = started.get(resource);
+        return n == null ? 0 : n.get();
+    }
+
+    /** True when no session is live and every port count is zero. */
+    boolean idle() {
+        return store.size() == 0 && ledger.snapshot().values().stream().allMatch(v -> v == 0);
+    }
+
+    @Override
+    public void close() {
+        proxy.deactivate();
+    }
+}

@@ -1,0 +1,128 @@
+package org.openrm.sip.internal;
+
+import java.io.IOException;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** A sipp process on loopback, started by a test and always stopped by it. */
+final class Sipp implements AutoCloseable {
+    static final Path SCENARIOS = Path.of(System.getProperty("openrm.sipp.dir", "../../bench/sipp")).toAbsolutePath();
+
+    final Process process;
+    final Path dir;
+    final String name;
+
+    private Sipp(Process process, Path dir, String name) {
+        this.process = process;
+        this.dir = dir;
+        this.name = name;
+    }
+
+    /** Starts sipp with the given arguments in a fresh working directory (its logs land there). */
+    static Sipp start(String name, String... args) throws IOException {
+        Path dir = Files.createTempDirectory("openrm-sipp-" + name);
+        List<String> cmd = new ArrayList<>();
+        cmd.add("sipp");
+        cmd.addAll(Arrays.asList(args));
+        cmd.addAll(List.of("-nostdin", "-trace_err", "-trace_stat", "-stf", dir.resolve("stat.csv").toString(), "-fd", "1"));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile())
+                .redirectOutput(dir.resolve("stdout.txt").toFile()).redirectErrorStream(true);
+        return new Sipp(pb.start(), dir, name);
+    }
+
+    /** A UAS media server on {@code port} ({@code transport} u1 or t1) answering with {@code scenario}. */
+    static Sipp uas(String name, String scenario, int port, String transport) throws IOException {
+        return start(name, "-sf", SCENARIOS.resolve(scenario).toString(), "-i", "127.0.0.1", "-p",
+                Integer.toString(port), "-t", transport);
+    }
+
+    /** A UAC SIP Server placing {@code calls} calls at {@code rate}/s held {@code holdMs} each. */
+    static Sipp uac(String name, int port, int proxyPort, String transport, int calls, int rate, int holdMs)
+            throws IOException {
+        return start(name, "-sf", SCENARIOS.resolve("uac.xml").toString(), "-i", "127.0.0.1", "-p",
+                Integer.toString(port), "-t", transport, "-s", "5551234", "-m", Integer.toString(calls), "-r",
+                Integer.toString(rate), "-d", Integer.toString(holdMs), "-l", Integer.toString(rate * 10),
+                "127.0.0.1:" + proxyPort);
+    }
+
+    /** Waits for sipp to exit; returns its exit code (0: every call succeeded). */
+    int await(long seconds) throws InterruptedException {
+        if (!process.waitFor(seconds, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            throw new AssertionError(name + " did not finish within " + seconds + " s; logs in " + dir);
+        }
+        return process.exitValue();
+    }
+
+    /** A column of the last line of sipp's statistics file, e.g. {@code SuccessfulCall(C)}. */
+    long stat(String column) throws IOException {
+        List<String> lines = Files.readAllLines(dir.resolve("stat.csv"));
+        List<String> head = Arrays.asList(lines.get(0).split(";"));
+        String[] last = lines.get(lines.size() - 1).split(";");
+        int i = head.indexOf(column);
+        if (i < 0) {
+            throw new IllegalArgumentException(column + " not in " + head);
+        }
+        return Long.parseLong(last[i].trim());
+    }
+
+    String errors() {
+        try (var s = Files.list(dir)) {
+            StringBuilder b = new StringBuilder();
+            for (Path p : s.filter(f -> f.getFileName().toString().endsWith("errors.log")).toList()) {
+                String t = Files.readString(p);
+                b.append(t, 0, Math.min(t.length(), 3000));
+            }
+            return b.toString();
+        } catch (IOException e) {
+            return e.toString();
+        }
+    }
+
+    void kill() {
+        process.destroyForcibly();
+        try {
+            process.waitFor(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public void close() {
+        if (process.isAlive()) {
+            process.destroy();
+            try {
+                if (!process.waitFor(3, TimeUnit.SECONDS)) {
+                    process.destroyForcibly();
+                    process.waitFor(3, TimeUnit.SECONDS);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** A port free on 127.0.0.1 for both UDP and TCP at the time of the call. */
+    static int freePort() throws IOException {
+        InetAddress lo = InetAddress.getLoopbackAddress();
+        for (int i = 0; i < 50; i++) {
+            try (ServerSocket s = new ServerSocket(0, 1, lo)) {
+                int p = s.getLocalPort();
+                try (DatagramSocket d = new DatagramSocket(p, lo)) {
+                    return p;
+                } catch (IOException busy) {
+                    // UDP side taken; try another
+                }
+            }
+        }
+        throw new IOException("no free port on loopback");
+    }
+}
