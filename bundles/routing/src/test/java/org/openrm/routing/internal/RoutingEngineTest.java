@@ -1,0 +1,161 @@
+package org.openrm.routing.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.reflect.Proxy;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+
+import org.junit.jupiter.api.Test;
+import org.openrm.api.CallRequest;
+import org.openrm.api.RouteResult;
+import org.openrm.api.internal.InMemoryResourceLedger;
+import org.osgi.service.cm.ConfigurationAdmin;
+
+class RoutingEngineTest {
+    private final InMemoryResourceLedger ledger = new InMemoryResourceLedger();
+    private final CallRequest call = new CallRequest("c1", "sip:123@rm", "123", "sip:a@x", "sip:123@rm", Map.of(), "");
+
+    private static RoutingEngine.Config config(boolean embedded) {
+        return (RoutingEngine.Config) Proxy.newProxyInstance(RoutingEngineTest.class.getClassLoader(),
+                new Class<?>[] {RoutingEngine.Config.class}, (p, m, a) -> switch (m.getName()) {
+                    case "embedded_defaults" -> embedded;
+                    case "retry_after_s" -> 7;
+                    default -> m.getDefaultValue();
+                });
+    }
+
+    private static ConfigurationAdmin noConfigAdmin() {
+        return (ConfigurationAdmin) Proxy.newProxyInstance(RoutingEngineTest.class.getClassLoader(),
+                new Class<?>[] {ConfigurationAdmin.class}, (p, m, a) -> null);
+    }
+
+    private static Model.ConfigEntry group(String name, Map<String, Object> props) {
+        return new Model.ConfigEntry(Model.GROUP_PID + "~" + name, Model.GROUP_PID, name, props);
+    }
+
+    private static Model.ConfigEntry resource(String name, Map<String, Object> props) {
+        return new Model.ConfigEntry(Model.RESOURCE_PID + "~" + name, Model.RESOURCE_PID, name, props);
+    }
+
+    private RoutingEngine engine(String scheme, int... capacities) {
+        RoutingEngine e = new RoutingEngine(ledger, noConfigAdmin(), config(false));
+        Map<String, Model.ConfigEntry> m = new HashMap<>();
+        m.put("g", group("default", Map.of("scheme", scheme)));
+        for (int i = 0; i < capacities.length; i++) {
+            m.put("r" + i, resource("mcp" + i, Map.of("uri", "sip:10.0.0." + i + ":5070", "capacity", capacities[i])));
+        }
+        e.apply(m);
+        return e;
+    }
+
+    private String pick(RoutingEngine e) {
+        RouteResult r = e.route(call);
+        return r instanceof RouteResult.Target t ? t.resource() : null;
+    }
+
+    @Test
+    void roundRobinSpreadsEvenly() {
+        RoutingEngine e = engine("round-robin", 100_000, 100_000, 100_000);
+        Map<String, Integer> n = new HashMap<>();
+        for (int i = 0; i < 10_000; i++) {
+            n.merge(pick(e), 1, Integer::sum);
+        }
+        assertEquals(3, n.size());
+        n.values().forEach(v -> assertTrue(Math.abs(v - 3333) <= 1, n.toString()));
+    }
+
+    @Test
+    void leastUsedFillsTheEmptiestAndLeastPercentWeighsByCapacity() {
+        RoutingEngine used = engine("least-used", 1000, 3000);
+        for (int i = 0; i < 2000; i++) {
+            pick(used);
+        }
+        assertEquals(1000, ledger.inUse("mcp0"));
+        assertEquals(1000, ledger.inUse("mcp1"));
+
+        InMemoryResourceLedger fresh = new InMemoryResourceLedger();
+        RoutingEngine pct = new RoutingEngine(fresh, noConfigAdmin(), config(false));
+        pct.apply(Map.of("g", group("default", Map.of("scheme", "least-percent")),
+                "a", resource("small", Map.of("uri", "sip:10.0.0.1", "capacity", 1000)),
+                "b", resource("big", Map.of("uri", "sip:10.0.0.2", "capacity", 3000))));
+        for (int i = 0; i < 2000; i++) {
+            pct.route(call);
+        }
+        assertEquals(500, fresh.inUse("small"), 1);
+        assertEquals(1500, fresh.inUse("big"), 1);
+    }
+
+    @Test
+    void capacityIsRespectedAndExhaustionGives503WithRetryAfter() {
+        RoutingEngine e = engine("round-robin", 2, 1);
+        for (int i = 0; i < 3; i++) {
+            assertInstanceOf(RouteResult.Target.class, e.route(call));
+        }
+        RouteResult r = e.route(call);
+        RouteResult.Rejection rej = assertInstanceOf(RouteResult.Rejection.class, r);
+        assertEquals(503, rej.code());
+        assertEquals(7, rej.retryAfterS());
+    }
+
+    @Test
+    void failoverSkipsTriedAndQuarantinedResources() {
+        RoutingEngine e = engine("round-robin", 10, 10, 10);
+        e.quarantine("mcp1", 60_000, "test");
+        RouteResult r = e.failover(call, "mcp0", Set.of("mcp0"), 1);
+        assertEquals("mcp2", ((RouteResult.Target) r).resource());
+        assertInstanceOf(RouteResult.Rejection.class, e.failover(call, "mcp2", Set.of("mcp0", "mcp2"), 2));
+    }
+
+    @Test
+    void disabledResourcesAreNotPicked() {
+        RoutingEngine e = new RoutingEngine(ledger, noConfigAdmin(), config(false));
+        e.apply(Map.of("g", group("default", Map.of()),
+                "a", resource("off", Map.of("uri", "sip:10.0.0.1", "enabled", "false")),
+                "b", resource("on", Map.of("uri", "sip:10.0.0.2"))));
+        for (int i = 0; i < 10; i++) {
+            assertEquals("on", pick(e));
+        }
+    }
+
+    @Test
+    void badConfigurationIsRejectedWholeAndTheLastGoodModelStays() {
+        RoutingEngine e = engine("round-robin", 5);
+        Model good = e.model();
+        e.apply(Map.of("g", group("default", Map.of()),
+                "a", resource("x", Map.of("uri", "sip:10.0.0.9", "capacity", -1))));
+        assertTrue(e.model() == good);
+        e.apply(Map.of("g", group("default", Map.of()), "a", resource("x", Map.of("uri", "http://nope"))));
+        assertTrue(e.model() == good);
+        e.apply(Map.of("a", resource("x", Map.of("uri", "sip:10.0.0.9", "lrg", "missing"))));
+        assertTrue(e.model() == good);
+        e.apply(Map.of("g", group("default", Map.of("scheme", "random"))));
+        assertTrue(e.model() == good);
+    }
+
+    @Test
+    void validationNamesThePidAndKey() {
+        Model.ConfigException x = assertThrows(Model.ConfigException.class, () -> Model.build(Map.of(
+                "g", group("default", Map.of()),
+                "a", resource("x", Map.of("uri", "sip:10.0.0.9", "capacity", "lots")))));
+        assertTrue(x.getMessage().contains("org.openrm.resource~x") && x.getMessage().contains("capacity"), x.getMessage());
+    }
+
+    @Test
+    void embeddedDefaultsServeWhenNothingIsConfigured() {
+        RoutingEngine e = new RoutingEngine(ledger, noConfigAdmin(), config(true));
+        RouteResult.Target t = assertInstanceOf(RouteResult.Target.class, e.route(call));
+        assertEquals("sip:127.0.0.1:5070", t.uri());
+    }
+
+    @Test
+    void instanceNamesComeFromTheFactoryPidOrTheFileName() {
+        assertEquals("mcp1", Model.ConfigEntry.nameOf("org.openrm.resource~mcp1", Model.RESOURCE_PID, Map.of()));
+        assertEquals("mcp2", Model.ConfigEntry.nameOf("org.openrm.resource.abc", Model.RESOURCE_PID,
+                Map.of("felix.fileinstall.filename", "file:/opt/openrm/etc/org.openrm.resource-mcp2.cfg")));
+    }
+}
