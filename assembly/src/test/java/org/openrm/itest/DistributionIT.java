@@ -1,0 +1,284 @@
+package org.openrm.itest;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertTrue;
+import static org.ops4j.pax.exam.CoreOptions.systemProperty;
+import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.configureConsole;
+import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.editConfigurationFilePut;
+import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.karafDistributionConfiguration;
+import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.keepRuntimeFolder;
+import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.logLevel;
+
+import java.io.File;
+import java.io.FileInputStream;
+import java.io.InputStream;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import javax.inject.Inject;
+
+import org.junit.Test;
+import org.junit.runner.RunWith;
+import org.openrm.api.ResourceLedger;
+import org.openrm.api.SessionStore;
+import org.ops4j.pax.exam.Configuration;
+import org.ops4j.pax.exam.Option;
+import org.ops4j.pax.exam.junit.PaxExam;
+import org.ops4j.pax.exam.karaf.options.LogLevelOption.LogLevel;
+import org.ops4j.pax.exam.options.extra.VMOption;
+import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
+import org.ops4j.pax.exam.spi.reactors.PerClass;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.ServiceReference;
+import org.osgi.service.component.runtime.ServiceComponentRuntime;
+import org.osgi.service.component.runtime.dto.ComponentConfigurationDTO;
+import org.osgi.service.component.runtime.dto.ComponentDescriptionDTO;
+
+/**
+ * Boots the freshly built distribution, checks every openrm bundle and component, talks SIP to it, and
+ * swaps the sip and routing bundles while sipp holds calls through it.
+ */
+@RunWith(PaxExam.class)
+@ExamReactorStrategy(PerClass.class)
+public class DistributionIT {
+    private static final String[] OPENRM_BUNDLES = {"org.openrm.api", "org.openrm.routing", "org.openrm.sip"};
+
+    @Inject
+    BundleContext context;
+
+    @Inject
+    SessionStore sessions;
+
+    @Inject
+    ResourceLedger ledger;
+
+    static int freePort() throws Exception {
+        for (int i = 0; i < 50; i++) {
+            try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+                 DatagramSocket d = new DatagramSocket(s.getLocalPort(), InetAddress.getLoopbackAddress())) {
+                return s.getLocalPort();
+            } catch (java.io.IOException busy) {
+                // try another
+            }
+        }
+        throw new IllegalStateException("no free port");
+    }
+
+    @Configuration
+    public Option[] config() throws Exception {
+        String dist = System.getProperty("openrm.distribution");
+        int sip = freePort();
+        int mcp = freePort();
+        String karaf = "4.4.10";
+        List<Option> o = new ArrayList<>(List.of(
+                karafDistributionConfiguration().frameworkUrl(new File(dist).toURI().toString())
+                        .unpackDirectory(new File("target/exam")).useDeployFolder(false).karafVersion(karaf)
+                        .name("openrm"),
+                keepRuntimeFolder(),
+                configureConsole().ignoreLocalConsole(),
+                logLevel(LogLevel.INFO),
+                editConfigurationFilePut("etc/org.openrm.sip.cfg", "listen.port", Integer.toString(sip)),
+                editConfigurationFilePut("etc/org.openrm.resource-mcp1.cfg", "uri", "sip:127.0.0.1:" + mcp),
+                editConfigurationFilePut("etc/org.apache.karaf.shell.cfg", "sshPort", Integer.toString(freePort())),
+                systemProperty("openrm.it.sip.port").value(Integer.toString(sip)),
+                systemProperty("openrm.it.mcp.port").value(Integer.toString(mcp)),
+                systemProperty("openrm.sip.jar").value(System.getProperty("openrm.sip.jar")),
+                systemProperty("openrm.routing.jar").value(System.getProperty("openrm.routing.jar")),
+                systemProperty("openrm.sipp.dir").value(System.getProperty("openrm.sipp.dir"))));
+        // the JVM flags bin/karaf passes on Java 9+, which Pax Exam does not add by itself
+        String[] flags = {
+            "--add-reads=java.xml=java.logging",
+            "--add-exports=java.base/org.apache.karaf.specs.locator=java.xml,ALL-UNNAMED",
+            "--patch-module", "java.base=lib/endorsed/org.apache.karaf.specs.locator-" + karaf + ".jar",
+            "--patch-module", "java.xml=lib/endorsed/org.apache.karaf.specs.java.xml-" + karaf + ".jar",
+            "--add-opens", "java.base/java.security=ALL-UNNAMED",
+            "--add-opens", "java.base/java.net=ALL-UNNAMED",
+            "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+            "--add-opens", "java.base/java.util=ALL-UNNAMED",
+            "--add-opens", "java.naming/javax.naming.spi=ALL-UNNAMED",
+            "--add-opens", "java.rmi/sun.rmi.transport.tcp=ALL-UNNAMED",
+            "--add-exports=java.base/sun.net.www.protocol.file=ALL-UNNAMED",
+            "--add-exports=java.base/sun.net.www.protocol.ftp=ALL-UNNAMED",
+            "--add-exports=java.base/sun.net.www.protocol.http=ALL-UNNAMED",
+            "--add-exports=java.base/sun.net.www.protocol.https=ALL-UNNAMED",
+            "--add-exports=java.base/sun.net.www.protocol.jar=ALL-UNNAMED",
+            "--add-exports=java.base/sun.net.www.content.text=ALL-UNNAMED",
+            "--add-exports=jdk.xml.dom/org.w3c.dom.html=ALL-UNNAMED",
+            "--add-exports=jdk.naming.rmi/com.sun.jndi.url.rmi=ALL-UNNAMED",
+            "-classpath", "lib/jdk9plus/*" + File.pathSeparator + "lib/boot/*",
+        };
+        for (String f : flags) {
+            o.add(new VMOption(f));
+        }
+        return o.toArray(new Option[0]);
+    }
+
+    private Bundle bundle(String bsn) {
+        for (Bundle b : context.getBundles()) {
+            if (bsn.equals(b.getSymbolicName())) {
+                return b;
+            }
+        }
+        return null;
+    }
+
+    /** Every openrm bundle ACTIVE and every component of it ACTIVE (or satisfied for delayed components). */
+    private void assertAllActive(long timeoutMs) throws Exception {
+        long end = System.currentTimeMillis() + timeoutMs;
+        String problem = null;
+        while (System.currentTimeMillis() < end) {
+            problem = problems();
+            if (problem == null) {
+                return;
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError(problem);
+    }
+
+    private String problems() {
+        ServiceReference<ServiceComponentRuntime> ref = context.getServiceReference(ServiceComponentRuntime.class);
+        ServiceComponentRuntime scr = context.getService(ref);
+        try {
+            for (String bsn : OPENRM_BUNDLES) {
+                Bundle b = bundle(bsn);
+                if (b == null || b.getState() != Bundle.ACTIVE) {
+                    return bsn + " is not active";
+                }
+                int n = 0;
+                for (ComponentDescriptionDTO d : scr.getComponentDescriptionDTOs(b)) {
+                    n++;
+                    var cs = scr.getComponentConfigurationDTOs(d);
+                    if (cs.isEmpty()) {
+                        return d.name + " has no configuration";
+                    }
+                    for (ComponentConfigurationDTO c : cs) {
+                        if (c.state != ComponentConfigurationDTO.ACTIVE && c.state != ComponentConfigurationDTO.SATISFIED) {
+                            return d.name + " is in state " + c.state;
+                        }
+                    }
+                }
+                if (n == 0) {
+                    return bsn + " has no components";
+                }
+            }
+            return null;
+        } finally {
+            context.ungetService(ref);
+        }
+    }
+
+    /** Sends OPTIONS to openrm itself until a 200 comes back or the deadline passes. */
+    private void assertOptions200(long timeoutMs) throws Exception {
+        int port = Integer.getInteger("openrm.it.sip.port");
+        long end = System.currentTimeMillis() + timeoutMs;
+        try (DatagramSocket s = new DatagramSocket(0, InetAddress.getLoopbackAddress())) {
+            s.setSoTimeout(500);
+            while (System.currentTimeMillis() < end) {
+                String msg = "OPTIONS sip:127.0.0.1:" + port + " SIP/2.0\r\n"
+                        + "Via: SIP/2.0/UDP 127.0.0.1:" + s.getLocalPort() + ";branch=z9hG4bK-it-" + System.nanoTime() + "\r\n"
+                        + "From: <sip:it@127.0.0.1>;tag=it\r\nTo: <sip:127.0.0.1:" + port + ">\r\n"
+                        + "Call-ID: it-" + System.nanoTime() + "\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                        + "Content-Length: 0\r\n\r\n";
+                byte[] b = msg.getBytes(StandardCharsets.US_ASCII);
+                s.send(new DatagramPacket(b, b.length, InetAddress.getLoopbackAddress(), port));
+                byte[] buf = new byte[4096];
+                DatagramPacket p = new DatagramPacket(buf, buf.length);
+                try {
+                    s.receive(p);
+                    String r = new String(buf, 0, p.getLength(), StandardCharsets.US_ASCII);
+                    if (r.startsWith("SIP/2.0 200")) {
+                        return;
+                    }
+                } catch (SocketTimeoutException e) {
+                    // not yet listening: try again
+                }
+            }
+        }
+        throw new AssertionError("no 200 to OPTIONS on port " + port + " within " + timeoutMs + " ms");
+    }
+
+    private void update(String bsn, String jarProperty) throws Exception {
+        Bundle b = bundle(bsn);
+        assertNotNull(bsn, b);
+        try (InputStream in = new FileInputStream(System.getProperty(jarProperty))) {
+            b.update(in);
+        }
+    }
+
+    @Test
+    public void bootsAnswersAndSurvivesBundleUpdates() throws Exception {
+        assertAllActive(30_000);
+        assertOptions200(10_000);
+        update("org.openrm.sip", "openrm.sip.jar");
+        update("org.openrm.routing", "openrm.routing.jar");
+        assertAllActive(30_000);
+        assertOptions200(10_000);
+    }
+
+    @Test
+    public void callsInProgressSurviveUpdatesOfSipAndRouting() throws Exception {
+        assertAllActive(30_000);
+        assertOptions200(10_000);
+        Path sippDir = Path.of(System.getProperty("openrm.sipp.dir"));
+        Path work = Files.createTempDirectory("openrm-it-sipp");
+        int sip = Integer.getInteger("openrm.it.sip.port");
+        int mcp = Integer.getInteger("openrm.it.mcp.port");
+        Process uas = new ProcessBuilder("sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1",
+                "-p", Integer.toString(mcp), "-nostdin", "-trace_err").directory(work.toFile())
+                .redirectErrorStream(true).redirectOutput(work.resolve("uas.out").toFile()).start();
+        Process uac = null;
+        try {
+            Thread.sleep(300);
+            // 20 calls held 8 s each: all are in progress while both bundles are swapped
+            uac = new ProcessBuilder("sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
+                    "-p", Integer.toString(freePort()), "-s", "5551234", "-m", "20", "-r", "20", "-d", "8000",
+                    "-nostdin", "-trace_err", "127.0.0.1:" + sip).directory(work.toFile())
+                    .redirectErrorStream(true).redirectOutput(work.resolve("uac.out").toFile()).start();
+            long end = System.currentTimeMillis() + 10_000;
+            while (sessions.size() < 20 && System.currentTimeMillis() < end) {
+                Thread.sleep(50);
+            }
+            assertEquals("calls set up before the update", 20, sessions.size());
+            assertEquals(20, ledger.inUse("mcp1"));
+            update("org.openrm.sip", "openrm.sip.jar");
+            update("org.openrm.routing", "openrm.routing.jar");
+            assertAllActive(30_000);
+            // the sessions and their ports live in the api bundle: untouched by the swap
+            assertEquals(20, sessions.size());
+            assertEquals(20, ledger.inUse("mcp1"));
+            assertTrue("sipp UAC did not finish", uac.waitFor(60, TimeUnit.SECONDS));
+            String errors = "";
+            try (var files = Files.list(work)) {
+                for (Path f : files.filter(x -> x.toString().endsWith("errors.log")).toList()) {
+                    errors += Files.readString(f);
+                }
+            }
+            assertEquals("sipp UAC failed calls across the update:\n" + errors, 0, uac.exitValue());
+            end = System.currentTimeMillis() + 10_000;
+            while ((sessions.size() > 0 || ledger.inUse("mcp1") > 0) && System.currentTimeMillis() < end) {
+                Thread.sleep(50);
+            }
+            assertEquals(0, sessions.size());
+            assertEquals(Map.of("mcp1", 0), Map.of("mcp1", ledger.inUse("mcp1")));
+        } finally {
+            if (uac != null) {
+                uac.destroyForcibly();
+            }
+            uas.destroyForcibly();
+            uas.waitFor(5, TimeUnit.SECONDS);
+        }
+    }
+}
