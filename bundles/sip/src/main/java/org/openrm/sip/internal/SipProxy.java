@@ -246,7 +246,7 @@ public class SipProxy implements SipListener {
             hf = f.createHeaderFactory();
             mf = f.createMessageFactory();
             af = f.createAddressFactory();
-            stack = f.createSipStack(p);
+            stack = new ProxyStack(p);
             udp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.UDP);
             tcp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.TCP);
             provider = stack.createSipProvider(udp);

@@ -91,6 +91,7 @@ class SippEndToEndTest {
             assertTrue(rm.started("mcp-a") >= 140 && rm.started("mcp-b") >= 140,
                     "uneven share: " + rm.started);
             awaitTrue("every port count back to zero", 10_000, rm::idle);
+            System.out.printf("%s: %d responses matched no transaction%n", transport, rm.proxy.stats.statelessResponses.get());
             assertEquals(300, rm.ended.get(org.openrm.api.EndReason.CALLER_BYE).get());
         }
     }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Watch calls flow: sipp as media server (UAS on 5070, the embedded default resource) and as SIP Server
+# (UAC on 5090) through an openrm appliance already running on 5060 with its embedded defaults.
+#   bench/demo.sh [calls] [rate]      default 100 calls at 10/s, held 2 s
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+calls=${1:-100}; rate=${2:-10}
+work=$(mktemp -d /tmp/openrm-demo.XXXX)
+cd "$work"
+sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p 5070 -bg -trace_err >/dev/null
+trap 'pkill -f "sipp -sf $here/sipp/uas.xml" || true' EXIT
+sleep 0.5
+sipp -sf "$here/sipp/uac.xml" -i 127.0.0.1 -p 5090 -s 5551234 -d 2000 -m "$calls" -r "$rate" 127.0.0.1:5060
+echo "sipp logs in $work"

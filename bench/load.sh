@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Load benchmark: unpacks the built appliance into a scratch folder, points it at two sipp media servers,
+# and drives sipp (INVITE-200-ACK, 1 s pause, BYE) at rising call rates, one step per rate.
+#   bench/load.sh [u1|t1] [step seconds] [rates...]
+#   e.g. bench/load.sh u1 30 500 1000 1500 2000 2500 3000
+# Prints per step: offered rate, calls, failed, failure %, setup latency p50/p99 (ms), and the highest
+# rate with < 0.1 % failed calls. Needs: mvn -DskipTests install done, sipp installed.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+transport=${1:-u1}; step=${2:-30}; shift $(( $# >= 2 ? 2 : $# ))
+rates=("$@"); [ ${#rates[@]} -gt 0 ] || rates=(500 1000 1500 2000 2500 3000)
+sip=${OPENRM_BENCH_SIP_PORT:-15060}; mcpa=${OPENRM_BENCH_MCP_A:-15070}; mcpb=${OPENRM_BENCH_MCP_B:-15071}
+uacport=${OPENRM_BENCH_UAC_PORT:-15090}
+suffix=""; [ "$transport" = t1 ] && suffix=";transport=tcp"
+
+for p in "$sip" "$mcpa" "$mcpb" "$uacport"; do
+  if ss -Hlun "sport = :$p" | grep -q . || ss -Hltn "sport = :$p" | grep -q .; then
+    echo "port $p is in use (another benchmark still running?)" >&2; exit 1
+  fi
+done
+work=$(mktemp -d /tmp/openrm-bench.XXXX)
+tar xzf "$root"/assembly/target/openrm-assembly-*.tar.gz -C "$work"
+rm_home=$(echo "$work"/openrm-assembly-*)
+sed -i "s/^listen.port.*/listen.port = $sip/" "$rm_home/etc/org.openrm.sip.cfg"
+sed -i "s/^sshPort.*/sshPort = 18101/" "$rm_home/etc/org.apache.karaf.shell.cfg"
+cat > "$rm_home/etc/org.openrm.resource-mcp1.cfg" <<CFG
+lrg = default
+uri = sip:127.0.0.1:$mcpa$suffix
+capacity = 100000
+CFG
+cat > "$rm_home/etc/org.openrm.resource-mcp2.cfg" <<CFG
+lrg = default
+uri = sip:127.0.0.1:$mcpb$suffix
+capacity = 100000
+CFG
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  "$rm_home/bin/stop" >/dev/null 2>&1 || true
+  sleep 2
+  pkill -f "karaf.base=$rm_home" 2>/dev/null || true
+}
+trap cleanup EXIT
+"$rm_home/bin/start"
+for i in $(seq 1 60); do
+  grep -q "SIP proxy listening" "$rm_home/data/log/karaf.log" 2>/dev/null && break; sleep 1
+done
+cd "$work"
+sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpa" -t "$transport" -nostdin -max_socket 60000 >/dev/null 2>&1 & pids+=($!)
+sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpb" -t "$transport" -nostdin -max_socket 60000 >/dev/null 2>&1 & pids+=($!)
+sleep 1
+
+printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s\n' rate calls ok failed fail% p50ms p99ms
+best=0
+for rate in "${rates[@]}"; do
+  calls=$(( rate * step ))
+  d="$work/step-$transport-$rate"; mkdir -p "$d"; cd "$d"
+  set +e
+  timeout $(( step + 90 )) sipp -sf "$here/sipp/uac.xml" -i 127.0.0.1 -p "$uacport" -t "$transport" -s 5551234 \
+    -r "$rate" -m "$calls" -d 1000 -l $(( rate * 20 )) -nostdin -trace_stat -stf stat.csv -trace_rtt -rtt_freq 1000 \
+    -max_socket 60000 -timeout $(( step + 60 ))s 127.0.0.1:$sip >/dev/null 2>&1
+  set -e
+  ok=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="SuccessfulCall(C)") c=i} END{print $c}' stat.csv)
+  failed=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="FailedCall(C)") c=i} END{print $c}' stat.csv)
+  read -r p50 p99 < <(cat ./*_rtt.csv 2>/dev/null | awk -F';' '$2 ~ /^[0-9.]+$/ {print $2}' | sort -n | awk '{a[NR]=$1} END{ if (NR == 0) { print "- -" } else { i = int(NR * 0.5) + 1; j = int(NR * 0.99) + 1; if (i > NR) i = NR; if (j > NR) j = NR; print a[i], a[j] } }')
+  pct=$(awk -v f="$failed" -v c="$calls" 'BEGIN{printf "%.3f", (c>0? 100*f/c : 0)}')
+  printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s\n' "$rate" "$calls" "$ok" "$failed" "$pct" "$p50" "$p99"
+  if awk -v p="$pct" -v o="$ok" -v c="$calls" 'BEGIN{exit !(p < 0.1 && o + 0 >= c * 0.999)}'; then best=$rate; fi
+  cd "$work"
+  sleep 5
+done
+echo "highest rate with < 0.1 % failed calls ($transport): $best calls/s"
+echo "logs: $work"

@@ -1,0 +1,42 @@
+package org.openrm.sip.internal;
+
+import java.util.Properties;
+
+import javax.sip.PeerUnavailableException;
+
+import gov.nist.javax.sip.SipStackImpl;
+import gov.nist.javax.sip.message.SIPResponse;
+import gov.nist.javax.sip.stack.MessageChannel;
+import gov.nist.javax.sip.stack.SIPClientTransaction;
+import gov.nist.javax.sip.stack.SIPTransaction;
+import gov.nist.javax.sip.stack.ServerResponseInterface;
+
+/**
+ * The JAIN-SIP reference stack, minus its linear search for stray responses.
+ *
+ * <p>For a response whose branch matches no client transaction the reference implementation walks the whole
+ * client transaction table (every live and lingering transaction: call rate x 32 s of them) comparing
+ * each one. At load that search is the largest CPU cost, and it feeds on itself: late ACKs make media
+ * servers retransmit 2xx, every retransmission is a stray response, and the proxy never recovers. An
+ * RFC 3261 branch ({@code z9hG4bK...}) is a unique key, so a failed lookup by branch is final: the response is
+ * handed to the listener at once as matching no transaction, which relays it statelessly by its Via.
+ */
+final class ProxyStack extends SipStackImpl {
+    private static final String RFC3261_COOKIE = "z9hg4bk";
+
+    ProxyStack(Properties p) throws PeerUnavailableException {
+        super(p);
+    }
+
+    @Override
+    public ServerResponseInterface newSIPServerResponse(SIPResponse response, MessageChannel channel) {
+        String key = response.getTransactionId();
+        if (key != null && key.startsWith(RFC3261_COOKIE)) {
+            SIPTransaction tx = findTransaction(key, false);
+            if (tx == null || !(tx instanceof SIPClientTransaction)) {
+                return sipMessageFactory.newSIPServerResponse(response, channel);
+            }
+        }
+        return super.newSIPServerResponse(response, channel);
+    }
+}
