@@ -116,8 +116,12 @@ public class SipProxy implements SipListener {
         int failure_quarantine_ms() default 5000;
 
         @AttributeDefinition(description = "Overload guard: INVITEs waiting for a final response above which new "
-                + "INVITEs get 503 with Retry-After at once")
-        int overload_max_pending() default 2000;
+                + "INVITEs get 503 with Retry-After at once (pending = call rate x setup time)")
+        int overload_max_pending() default 500;
+
+        @AttributeDefinition(description = "Messages that waited longer than this in the SIP stack's queue are "
+                + "dropped (peers retransmit them); keeps the queue short when openrm is saturated")
+        int queue_timeout_ms() default 4000;
 
         @AttributeDefinition(description = "Retry-After seconds on 503 from the overload guard")
         int overload_retry_after_s() default 1;
@@ -200,7 +204,8 @@ public class SipProxy implements SipListener {
         this.config = c;
         if (!old.listen_address().equals(c.listen_address()) || old.listen_port() != c.listen_port()
                 || !old.advertised_address().equals(c.advertised_address())
-                || old.thread_pool_size() != c.thread_pool_size() || old.max_transactions() != c.max_transactions()) {
+                || old.thread_pool_size() != c.thread_pool_size() || old.max_transactions() != c.max_transactions()
+                || old.queue_timeout_ms() != c.queue_timeout_ms()) {
             LOG.info("SIP listening settings changed: restarting the SIP stack");
             stopStack();
             startStack(c);
@@ -237,6 +242,8 @@ public class SipProxy implements SipListener {
         p.setProperty("gov.nist.javax.sip.SEND_UDP_BUFFER_SIZE", "4194304");
         p.setProperty("gov.nist.javax.sip.CACHE_CLIENT_CONNECTIONS", "true");
         p.setProperty("gov.nist.javax.sip.TIMER_CLASS_NAME", "gov.nist.javax.sip.stack.timers.ScheduledExecutorSipTimer");
+        p.setProperty("gov.nist.javax.sip.AGGRESSIVE_CLEANUP", "true");
+        p.setProperty("gov.nist.javax.sip.CONGESTION_CONTROL_TIMEOUT", Integer.toString(c.queue_timeout_ms()));
         ClassLoader tccl = Thread.currentThread().getContextClassLoader();
         Thread.currentThread().setContextClassLoader(SipProxy.class.getClassLoader());
         try {
@@ -603,9 +610,15 @@ public class SipProxy implements SipListener {
             return;
         }
         String transport = nextHopTransport(req);
-        if (Request.ACK.equals(method)) {
+        if (Request.ACK.equals(method) || Request.BYE.equals(method)) {
+            // Forwarded statelessly (RFC 3261 16.11): no transactions, no copy of the message. A BYE
+            // retransmitted by the caller gets the same branch, so the media server sees a retransmission;
+            // its 200 comes back matching no transaction and is relayed by Via.
+            if (Request.BYE.equals(method)) {
+                endOnBye(req);
+            }
             decrementMaxForwards(req);
-            req.addFirst(hf.createViaHeader(viaHost, viaPort, transport, newBranch()));
+            req.addFirst(hf.createViaHeader(viaHost, viaPort, transport, statelessBranch(req)));
             provider.sendRequest(req);
             return;
         }
@@ -616,14 +629,6 @@ public class SipProxy implements SipListener {
         Request out = (Request) req.clone();
         decrementMaxForwards(out);
         out.addFirst(hf.createViaHeader(viaHost, viaPort, transport, newBranch()));
-        if (Request.BYE.equals(method)) {
-            Session s = store.byCallId(callId(req));
-            if (s != null) {
-                String fromTag = ((FromHeader) req.getHeader(FromHeader.NAME)).getTag();
-                boolean caller = fromTag != null && fromTag.equals(s.callerTag());
-                store.end(s, caller ? EndReason.CALLER_BYE : EndReason.MEDIA_SERVER_BYE, 0);
-            }
-        }
         try {
             ClientTransaction ct = provider.getNewClientTransaction(out);
             ct.setApplicationData(new Relay(st));
@@ -632,6 +637,25 @@ public class SipProxy implements SipListener {
             LOG.info("Call {}: cannot forward {}: {}", callId(req), method, e.toString());
             reply(st, Response.SERVICE_UNAVAILABLE, "Next Hop Unreachable", 0);
         }
+    }
+
+    private void endOnBye(Request req) {
+        Session s = store.byCallId(callId(req));
+        if (s != null) {
+            String fromTag = ((FromHeader) req.getHeader(FromHeader.NAME)).getTag();
+            boolean caller = fromTag != null && fromTag.equals(s.callerTag());
+            store.end(s, caller ? EndReason.CALLER_BYE : EndReason.MEDIA_SERVER_BYE, 0);
+        }
+    }
+
+    /** A branch derived from the request's own, so its retransmissions are forwarded with the same one. */
+    private static String statelessBranch(Request req) {
+        ViaHeader v = (ViaHeader) req.getHeader(ViaHeader.NAME);
+        String b = v == null || v.getBranch() == null ? Long.toHexString(ThreadLocalRandom.current().nextLong())
+                : v.getBranch();
+        CSeqHeader cseq = (CSeqHeader) req.getHeader(CSeqHeader.NAME);
+        return "z9hG4bK-orm-s" + Integer.toHexString(b.hashCode()) + Integer.toHexString((b + callId(req)
+                + (cseq == null ? "" : cseq.getSeqNumber() + cseq.getMethod())).hashCode());
     }
 
     // ----------------------------------------------------------------------------------------- responses

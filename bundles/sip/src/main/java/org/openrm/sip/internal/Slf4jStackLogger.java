@@ -22,7 +22,28 @@ public class Slf4jStackLogger implements StackLogger {
     @Override public void logTrace(String message) { LOG.trace(message); }
     @Override public void logFatalError(String message) { LOG.error(message); }
     @Override public void logError(String message) { LOG.error(message); }
-    @Override public boolean isLoggingEnabled() { return LOG.isWarnEnabled(); }
+    /** Levels cached for a second: the stack asks on every message, and each answer crosses Pax Logging. */
+    private volatile long levelsReadAt;
+    private volatile boolean error;
+    private volatile boolean warn;
+    private volatile boolean debug;
+    private volatile boolean trace;
+
+    private void refreshLevels() {
+        long now = System.nanoTime();
+        if (now - levelsReadAt > 1_000_000_000L) {
+            error = LOG.isErrorEnabled();
+            warn = LOG.isWarnEnabled();
+            debug = LOG.isDebugEnabled();
+            trace = LOG.isTraceEnabled();
+            levelsReadAt = now;
+        }
+    }
+
+    @Override public boolean isLoggingEnabled() {
+        refreshLevels();
+        return warn;
+    }
 
     /**
      * The stack's INFO level logs every message it sends and receives (with bodies), which costs more CPU
@@ -30,16 +51,17 @@ public class Slf4jStackLogger implements StackLogger {
      */
     @Override
     public boolean isLoggingEnabled(int logLevel) {
+        refreshLevels();
         if (logLevel >= TRACE_DEBUG) {
-            return LOG.isTraceEnabled();
+            return trace;
         }
         if (logLevel >= TRACE_INFO) {
-            return LOG.isDebugEnabled();
+            return debug;
         }
         if (logLevel >= TRACE_WARN) {
-            return LOG.isWarnEnabled();
+            return warn;
         }
-        return logLevel > TRACE_NONE && LOG.isErrorEnabled();
+        return logLevel > TRACE_NONE && error;
     }
 
     @Override public void logError(String message, Exception ex) { LOG.error(message, ex); }
