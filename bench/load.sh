@@ -3,8 +3,9 @@
 # and drives sipp (INVITE-200-ACK, 1 s pause, BYE) at rising call rates, one step per rate.
 #   bench/load.sh [u1|t1] [step seconds] [rates...]
 #   e.g. bench/load.sh u1 30 500 1000 1500 2000 2500 3000
-# Prints per step: offered rate, calls, failed, failure %, setup latency p50/p99 (ms), and the highest
-# rate with < 0.1 % failed calls. Needs: mvn -DskipTests install done, sipp installed.
+# Prints per step: offered rate, calls, failed, failure %, setup latency p50/p99 (ms), the number of
+# seconds in which calls failed and the last of them (recovery), and the highest rate with < 0.1 % failed
+# calls. Setup latency is INVITE sent to 200 received at the sipp UAC. Needs: mvn -DskipTests install done, sipp installed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -51,21 +52,23 @@ sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpa" -t "$transport" -nostdin -
 sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpb" -t "$transport" -nostdin -max_socket 60000 >/dev/null 2>&1 & pids+=($!)
 sleep 1
 
-printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s\n' rate calls ok failed fail% p50ms p99ms
+printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %s\n' rate calls ok failed fail% p50ms p99ms failing-seconds@last
 best=0
 for rate in "${rates[@]}"; do
   calls=$(( rate * step ))
   d="$work/step-$transport-$rate"; mkdir -p "$d"; cd "$d"
   set +e
   timeout $(( step + 90 )) sipp -sf "$here/sipp/uac.xml" -i 127.0.0.1 -p "$uacport" -t "$transport" -s 5551234 \
-    -r "$rate" -m "$calls" -d 1000 -l $(( rate * 20 )) -nostdin -trace_stat -stf stat.csv -trace_rtt -rtt_freq 1000 \
+    -r "$rate" -m "$calls" -d 1000 -l $(( rate * 20 )) -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 \
     -max_socket 60000 -timeout $(( step + 60 ))s 127.0.0.1:$sip >/dev/null 2>&1
   set -e
   ok=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="SuccessfulCall(C)") c=i} END{print $c}' stat.csv)
   failed=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="FailedCall(C)") c=i} END{print $c}' stat.csv)
   read -r p50 p99 < <(cat ./*_rtt.csv 2>/dev/null | awk -F';' '$2 ~ /^[0-9.]+$/ {print $2}' | sort -n | awk '{a[NR]=$1} END{ if (NR == 0) { print "- -" } else { i = int(NR * 0.5) + 1; j = int(NR * 0.99) + 1; if (i > NR) i = NR; if (j > NR) j = NR; print a[i], a[j] } }')
   pct=$(awk -v f="$failed" -v c="$calls" 'BEGIN{printf "%.3f", (c>0? 100*f/c : 0)}')
-  printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s\n' "$rate" "$calls" "$ok" "$failed" "$pct" "$p50" "$p99"
+  # per-second failures: in how many seconds of the step calls failed, and the last such second
+  fsec=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++){if($i=="FailedCall(P)") f=i; if($i=="ElapsedTime(C)") t=i}; next} $f>0 {n++; split($t,a,":"); last=a[1]*3600+a[2]*60+a[3]} END{printf "%d@%ss", n, (n? last : "-")}' stat.csv)
+  printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %s\n' "$rate" "$calls" "$ok" "$failed" "$pct" "$p50" "$p99" "$fsec"
   if awk -v p="$pct" -v o="$ok" -v c="$calls" 'BEGIN{exit !(p < 0.1 && o + 0 >= c * 0.999)}'; then best=$rate; fi
   cd "$work"
   sleep 5

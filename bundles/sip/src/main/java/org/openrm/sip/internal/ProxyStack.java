@@ -1,15 +1,19 @@
 package org.openrm.sip.internal;
 
+import java.lang.reflect.Field;
 import java.util.Properties;
+import java.util.Queue;
 
 import javax.sip.PeerUnavailableException;
 
 import gov.nist.javax.sip.SipStackImpl;
 import gov.nist.javax.sip.message.SIPResponse;
 import gov.nist.javax.sip.stack.MessageChannel;
+import gov.nist.javax.sip.stack.MessageProcessor;
 import gov.nist.javax.sip.stack.SIPClientTransaction;
 import gov.nist.javax.sip.stack.SIPTransaction;
 import gov.nist.javax.sip.stack.ServerResponseInterface;
+import gov.nist.javax.sip.stack.UDPMessageProcessor;
 
 /**
  * The JAIN-SIP reference stack, minus its linear search for stray responses.
@@ -20,12 +24,45 @@ import gov.nist.javax.sip.stack.ServerResponseInterface;
  * servers retransmit 2xx, every retransmission is a stray response, and the proxy never recovers. An
  * RFC 3261 branch ({@code z9hG4bK...}) is a unique key, so a failed lookup by branch is final: the response is
  * handed to the listener at once as matching no transaction, which relays it statelessly by its Via.
+ *
+ * <p>It also tells how many received UDP datagrams wait for a worker thread: the measure of openrm's own
+ * saturation that the overload guard acts on (the stack keeps that queue in a protected field).
  */
 final class ProxyStack extends SipStackImpl {
     private static final String RFC3261_COOKIE = "z9hg4bk";
+    private final Field udpQueue;
 
     ProxyStack(Properties p) throws PeerUnavailableException {
         super(p);
+        Field f;
+        try {
+            f = UDPMessageProcessor.class.getDeclaredField("messageQueue");
+            f.setAccessible(true);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            f = null; // another stack version: the guard falls back to pending INVITEs alone
+        }
+        udpQueue = f;
+    }
+
+    /** Datagrams received and not yet taken by a worker thread, over all UDP listening points. */
+    int queueDepth() {
+        if (udpQueue == null) {
+            return 0;
+        }
+        int n = 0;
+        for (MessageProcessor mp : getMessageProcessors()) {
+            if (mp instanceof UDPMessageProcessor) {
+                try {
+                    Object q = udpQueue.get(mp);
+                    if (q instanceof Queue<?> queue) {
+                        n += queue.size();
+                    }
+                } catch (IllegalAccessException e) {
+                    return 0;
+                }
+            }
+        }
+        return n;
     }
 
     @Override

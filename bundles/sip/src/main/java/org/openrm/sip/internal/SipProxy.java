@@ -119,6 +119,10 @@ public class SipProxy implements SipListener {
                 + "INVITEs get 503 with Retry-After at once (pending = call rate x setup time)")
         int overload_max_pending() default 500;
 
+        @AttributeDefinition(description = "Overload guard: received UDP messages waiting for a SIP worker thread "
+                + "above which new INVITEs get 503 with Retry-After at once (in-dialog traffic keeps flowing)")
+        int overload_max_queue() default 1000;
+
         @AttributeDefinition(description = "Messages that waited longer than this in the SIP stack's queue are "
                 + "dropped (peers retransmit them); keeps the queue short when openrm is saturated")
         int queue_timeout_ms() default 4000;
@@ -132,6 +136,10 @@ public class SipProxy implements SipListener {
         @AttributeDefinition(description = "Unanswered sessions with no live INVITE branch older than this are "
                 + "ended by the orphan sweep (seconds)")
         int session_setup_max_s() default 64;
+
+        @AttributeDefinition(description = "Messages parsed and encoded in the background at start so the first "
+                + "real calls find the code compiled (0 disables)")
+        int warmup_messages() default 30000;
 
         @AttributeDefinition(description = "JAIN-SIP worker threads (8 measured best on 2 cores)")
         int thread_pool_size() default 8;
@@ -149,7 +157,7 @@ public class SipProxy implements SipListener {
 
     private volatile Config config;
     private volatile Cidr trusted;
-    private SipStack stack;
+    private ProxyStack stack;
     private SipProvider provider;
     private ListeningPoint udp;
     private ListeningPoint tcp;
@@ -159,6 +167,7 @@ public class SipProxy implements SipListener {
     private String viaHost;
     private int viaPort;
     private ScheduledThreadPoolExecutor timer;
+    private Warmup warmup;
 
     /** INVITE branches waiting for a final response, by the caller's top Via branch (CANCEL matches it). */
     private final Map<String, InviteContext> pending = new ConcurrentHashMap<>();
@@ -266,6 +275,11 @@ public class SipProxy implements SipListener {
         } finally {
             Thread.currentThread().setContextClassLoader(tccl);
         }
+        warmup = new Warmup(mf, c.warmup_messages());
+        Thread w = new Thread(warmup, "openrm-sip-warmup");
+        w.setDaemon(true);
+        w.setPriority(Thread.MIN_PRIORITY);
+        w.start();
         viaHost = c.advertised_address().isBlank() ? c.listen_address() : c.advertised_address();
         viaPort = c.listen_port();
         LOG.info("SIP proxy listening on {}:{} (UDP, TCP), record-route {}:{}, SIP Server {}, trusted {}, node {}",
@@ -274,6 +288,9 @@ public class SipProxy implements SipListener {
     }
 
     private synchronized void stopStack() {
+        if (warmup != null) {
+            warmup.stop();
+        }
         if (stack == null) {
             return;
         }
@@ -367,7 +384,7 @@ public class SipProxy implements SipListener {
     private void onInitialInvite(RequestEvent ev, Request req) throws Exception {
         stats.invites.incrementAndGet();
         Config c = config;
-        if (pending.size() >= c.overload_max_pending()) {
+        if (pending.size() >= c.overload_max_pending() || stack.queueDepth() >= c.overload_max_queue()) {
             stats.overloadRejects.incrementAndGet();
             replyStateless(req, Response.SERVICE_UNAVAILABLE, "Overloaded", c.overload_retry_after_s());
             return;
@@ -456,6 +473,13 @@ public class SipProxy implements SipListener {
     private void onNoAnswer(InviteContext ctx, ClientTransaction ct) {
         synchronized (ctx) {
             if (ctx.ct != ct || ctx.responded || ctx.done) {
+                return;
+            }
+            // The answer may be sitting in openrm's own receive queue: while openrm is saturated, a silent
+            // media server is not blamed (a few times at most; the transaction's own Timer B still ends it).
+            if (stack != null && stack.queueDepth() >= config.overload_max_queue() / 4 && ctx.noAnswerExtensions < 4) {
+                ctx.noAnswerExtensions++;
+                ctx.noAnswer = timer.schedule(() -> onNoAnswer(ctx, ct), config.invite_timeout_ms(), TimeUnit.MILLISECONDS);
                 return;
             }
         }
@@ -1028,6 +1052,7 @@ public class SipProxy implements SipListener {
         RouteResult.Target target;
         ClientTransaction ct;
         ScheduledFuture<?> noAnswer;
+        int noAnswerExtensions;
         int attempts;
         boolean responded;
         boolean cancelled;
