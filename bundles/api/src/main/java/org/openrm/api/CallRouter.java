@@ -8,16 +8,22 @@ import java.util.Set;
  */
 public interface CallRouter {
 
-    /** Chooses the first media server for a new call and reserves one port on it. */
+    /**
+     * Maps a new call to its IVR profile, admits it against the profile's and tenants' limits, chooses the
+     * first media server and reserves one port on it. On a {@link RouteResult.Target} the caller owns the
+     * port and the policy counts of its {@link Selection}; on a rejection nothing is held.
+     */
     RouteResult route(CallRequest request);
 
     /**
      * Chooses another media server after {@code failed} failed the call, excluding every resource in
-     * {@code tried}, and reserves one port on it. The failed resource's port is not touched here.
+     * {@code tried}, and reserves one port on it; the call keeps its selection (no new admission). The
+     * failed resource's port is not touched here.
      *
-     * @param attempt the number of attempts already made for this call (1 after the first failure)
+     * @param selection the selection of the first attempt, or null
+     * @param attempt   the number of attempts already made for this call (1 after the first failure)
      */
-    RouteResult failover(CallRequest request, String failed, Set<String> tried, int attempt);
+    RouteResult failover(CallRequest request, Selection selection, String failed, Set<String> tried, int attempt);
 
     /** Takes a resource out of selection for {@code millis} (503 with Retry-After, or a transport failure). */
     void quarantine(String resource, long millis, String why);

@@ -14,8 +14,18 @@ public sealed interface RouteResult permits RouteResult.Target, RouteResult.Reje
      * @param group       resource group name
      * @param uri         SIP URI of the media server, e.g. {@code sip:127.0.0.1:5070;transport=tcp}
      * @param maxAttempts failover attempts allowed per call in this group
+     * @param requestUri  the Request-URI to send (RFC 4240 form for the service), or null to send the
+     *                    resource URI with the dialled number as user part
+     * @param selection   the profile and tenants the call was admitted for, or null when no IVR profile is
+     *                    configured at all; its policy counts are held by the call
      */
-    record Target(String resource, String group, String uri, int maxAttempts) implements RouteResult { }
+    record Target(String resource, String group, String uri, int maxAttempts, String requestUri,
+                  Selection selection) implements RouteResult {
+        /** A target without service selection. */
+        public Target(String resource, String group, String uri, int maxAttempts) {
+            this(resource, group, uri, maxAttempts, null, null);
+        }
+    }
 
     /**
      * No media server for this call.

@@ -20,6 +20,7 @@ public final class Session {
     private volatile long answeredAt;
     private volatile int attempts;
     private volatile int finalCode;
+    private volatile Selection selection;
 
     /**
      * @param id        GVP session id, unique across the cluster and restarts
@@ -61,6 +62,10 @@ public final class Session {
     /** Media servers tried so far. */
     public int attempts() { return attempts; }
     public void attempts(int n) { attempts = n; }
+    /** The profile and tenants the call was admitted for, or null. Set before the session is opened. */
+    public Selection selection() { return selection; }
+    public void selection(Selection s) { selection = s; }
+
     /** Final SIP status code sent to the caller, 0 before one was. */
     public int finalCode() { return finalCode; }
     public void finalCode(int code) { finalCode = code; }

@@ -26,7 +26,8 @@ public interface SessionStore {
     void attach(Session session, String resource, String group);
 
     /**
-     * Ends the session: removes it, releases its port, publishes {@link SessionListener#ended}.
+     * Ends the session: removes it, releases its port and its {@link Selection}'s policy counts, publishes
+     * {@link SessionListener#ended}.
      *
      * @return true if this call ended it, false if it had already ended
      */

@@ -8,6 +8,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import org.openrm.api.EndReason;
+import org.openrm.api.PolicyLedger;
 import org.openrm.api.ResourceLedger;
 import org.openrm.api.Session;
 import org.openrm.api.SessionListener;
@@ -31,10 +32,12 @@ public class InMemorySessionStore implements SessionStore {
     private final Map<String, Session> byCallId = new ConcurrentHashMap<>();
     private final List<SessionListener> listeners = new CopyOnWriteArrayList<>();
     private final ResourceLedger ledger;
+    private final PolicyLedger policy;
 
     @Activate
-    public InMemorySessionStore(@Reference ResourceLedger ledger) {
+    public InMemorySessionStore(@Reference ResourceLedger ledger, @Reference PolicyLedger policy) {
         this.ledger = ledger;
+        this.policy = policy;
     }
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
@@ -102,6 +105,9 @@ public class InMemorySessionStore implements SessionStore {
             s.finalCode(finalCode);
         }
         detach(s);
+        if (s.selection() != null) {
+            policy.release(s.selection().policyKeys());
+        }
         long now = System.currentTimeMillis();
         for (SessionListener l : listeners) {
             try {

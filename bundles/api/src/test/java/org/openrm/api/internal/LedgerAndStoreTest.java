@@ -63,7 +63,7 @@ class LedgerAndStoreTest {
     @Test
     void concurrentEndsReleaseThePortAndReportExactlyOnce() throws Exception {
         InMemoryResourceLedger ledger = new InMemoryResourceLedger();
-        InMemorySessionStore store = new InMemorySessionStore(ledger);
+        InMemorySessionStore store = new InMemorySessionStore(ledger, new InMemoryPolicyLedger());
         AtomicInteger ended = new AtomicInteger();
         store.addListener((s, reason, code, at) -> ended.incrementAndGet());
         ExecutorService pool = Executors.newFixedThreadPool(4);
@@ -91,7 +91,7 @@ class LedgerAndStoreTest {
     @Test
     void failoverMovesThePortAndADuplicateCallIdIsRefused() {
         InMemoryResourceLedger ledger = new InMemoryResourceLedger();
-        InMemorySessionStore store = new InMemorySessionStore(ledger);
+        InMemorySessionStore store = new InMemorySessionStore(ledger, new InMemoryPolicyLedger());
         ledger.tryAcquire("a", 5);
         Session s = new Session("id", "call", "tag", "f", "t", "1", 0);
         assertTrue(store.open(s, "a", "g"));
@@ -112,7 +112,7 @@ class LedgerAndStoreTest {
     @Test
     void aFailingListenerDoesNotBreakTheStore() {
         InMemoryResourceLedger ledger = new InMemoryResourceLedger();
-        InMemorySessionStore store = new InMemorySessionStore(ledger);
+        InMemorySessionStore store = new InMemorySessionStore(ledger, new InMemoryPolicyLedger());
         store.addListener(new SessionListener() {
             @Override
             public void ended(Session s, EndReason r, int c, long at) {

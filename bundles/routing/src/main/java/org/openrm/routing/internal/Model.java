@@ -7,7 +7,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Pattern;
 
@@ -18,6 +20,30 @@ import java.util.regex.Pattern;
 final class Model {
     static final String RESOURCE_PID = "org.openrm.resource";
     static final String GROUP_PID = "org.openrm.lrg";
+    static final String TENANT_PID = "org.openrm.tenant";
+    static final String PROFILE_PID = "org.openrm.profile";
+    static final Set<String> SERVICES = Set.of("voicexml", "announcement", "conference", "msml", "ccxml");
+
+    /**
+     * A tenant. Calls up to {@code limit} are burst level 1, up to {@code burst2} level 2, up to
+     * {@code burst3} level 3; above the highest configured of the three no call is admitted. -1: not set.
+     */
+    record Tenant(String name, String parent, int limit, int burst2, int burst3, int rejectCode, String rejectReason) {
+        int hardLimit() {
+            return burst3 >= 0 ? burst3 : burst2 >= 0 ? burst2 : limit;
+        }
+
+        int burstLevel(int usage) {
+            if (limit < 0 || usage <= limit) {
+                return 1;
+            }
+            return burst2 < 0 || usage <= burst2 ? 2 : 3;
+        }
+    }
+
+    /** An IVR profile: the application a call runs, and how many calls of it may run at once (-1: no limit). */
+    record Profile(String name, String tenant, String service, String url, Set<String> dids, List<String> prefixes,
+                   int limit, Map<String, String> params) { }
 
     enum Scheme {
         ROUND_ROBIN, LEAST_PERCENT, LEAST_USED;
@@ -40,13 +66,20 @@ final class Model {
         final Scheme scheme;
         final int maxAttempts;
         final List<Resource> resources;
+        /** Services offered; empty means every service. */
+        final Set<String> services;
         final AtomicInteger cursor = new AtomicInteger();
 
-        Group(String name, Scheme scheme, int maxAttempts, List<Resource> resources) {
+        Group(String name, Scheme scheme, int maxAttempts, List<Resource> resources, Set<String> services) {
             this.name = name;
             this.scheme = scheme;
             this.maxAttempts = maxAttempts;
             this.resources = List.copyOf(resources);
+            this.services = Set.copyOf(services);
+        }
+
+        boolean offers(String service) {
+            return service == null || services.isEmpty() || services.contains(service);
         }
     }
 
@@ -61,14 +94,41 @@ final class Model {
 
     final List<Group> groups;
     final Map<String, Resource> resources;
+    final Map<String, Tenant> tenants;
+    final Map<String, Profile> profiles;
+    /** Exact DIDs to profile. */
+    final Map<String, Profile> dids;
+    /** DID prefixes to profile, longest first. */
+    final List<Map.Entry<String, Profile>> prefixes;
 
-    private Model(List<Group> groups, Map<String, Resource> resources) {
+    private Model(List<Group> groups, Map<String, Resource> resources, Map<String, Tenant> tenants,
+                  Map<String, Profile> profiles) {
         this.groups = groups;
         this.resources = resources;
+        this.tenants = tenants;
+        this.profiles = profiles;
+        Map<String, Profile> d = new java.util.HashMap<>();
+        List<Map.Entry<String, Profile>> px = new ArrayList<>();
+        for (Profile p : profiles.values()) {
+            p.dids().forEach(x -> d.put(x, p));
+            p.prefixes().forEach(x -> px.add(Map.entry(x, p)));
+        }
+        px.sort((a, b) -> b.getKey().length() - a.getKey().length());
+        this.dids = Map.copyOf(d);
+        this.prefixes = List.copyOf(px);
     }
 
     static Model empty() {
-        return new Model(List.of(), Map.of());
+        return new Model(List.of(), Map.of(), Map.of(), Map.of());
+    }
+
+    /** The tenant and its ancestors, nearest first. */
+    List<Tenant> tenantPath(String tenant) {
+        List<Tenant> path = new ArrayList<>();
+        for (Tenant t = tenants.get(tenant); t != null && path.size() <= tenants.size(); t = t.parent() == null ? null : tenants.get(t.parent())) {
+            path.add(t);
+        }
+        return path;
     }
 
     /**
@@ -80,16 +140,81 @@ final class Model {
     static Model build(Map<String, ConfigEntry> configs) throws ConfigException {
         Map<String, ConfigEntry> groupCfg = new TreeMap<>();
         Map<String, ConfigEntry> resCfg = new TreeMap<>();
+        Map<String, ConfigEntry> tenantCfg = new TreeMap<>();
+        Map<String, ConfigEntry> profileCfg = new TreeMap<>();
         for (ConfigEntry e : configs.values()) {
-            if (GROUP_PID.equals(e.factoryPid())) {
-                if (groupCfg.putIfAbsent(e.name(), e) != null) {
-                    throw new ConfigException(e.pid(), "name", "two resource groups are named '" + e.name() + "'");
-                }
-            } else if (RESOURCE_PID.equals(e.factoryPid())) {
-                if (resCfg.putIfAbsent(e.name(), e) != null) {
-                    throw new ConfigException(e.pid(), "name", "two resources are named '" + e.name() + "'");
+            Map<String, ConfigEntry> into = switch (e.factoryPid()) {
+                case GROUP_PID -> groupCfg;
+                case RESOURCE_PID -> resCfg;
+                case TENANT_PID -> tenantCfg;
+                case PROFILE_PID -> profileCfg;
+                default -> null;
+            };
+            if (into != null && into.putIfAbsent(e.name(), e) != null) {
+                throw new ConfigException(e.pid(), "name", "two " + e.factoryPid() + " configurations are named '" + e.name() + "'");
+            }
+        }
+        Map<String, Tenant> tenants = new LinkedHashMap<>();
+        for (ConfigEntry e : tenantCfg.values()) {
+            String parent = e.string("parent", null);
+            if (parent != null && parent.isEmpty()) {
+                parent = null;
+            }
+            if (parent != null && !tenantCfg.containsKey(parent)) {
+                throw new ConfigException(e.pid(), "parent", "names tenant '" + parent + "' that is not configured");
+            }
+            int limit = e.limit("limit");
+            int b2 = e.limit("burst.2");
+            int b3 = e.limit("burst.3");
+            if ((b2 >= 0 && limit >= 0 && b2 < limit) || (b3 >= 0 && b2 >= 0 && b3 < b2)) {
+                throw new ConfigException(e.pid(), "burst.2", "burst levels must not fall: limit " + limit
+                        + ", burst.2 " + b2 + ", burst.3 " + b3);
+            }
+            int code = e.integer("reject.code", 503);
+            if (code < 400 || code > 699) {
+                throw new ConfigException(e.pid(), "reject.code", "must be a SIP error code (400-699), is " + code);
+            }
+            tenants.put(e.name(), new Tenant(e.name(), parent, limit, b2, b3, code,
+                    e.string("reject.reason", code == 503 ? "Tenant Limit Reached" : "Tenant Limit Reached")));
+        }
+        for (Tenant t : tenants.values()) {
+            Set<String> seen = new TreeSet<>();
+            for (Tenant x = t; x != null; x = x.parent() == null ? null : tenants.get(x.parent())) {
+                if (!seen.add(x.name())) {
+                    throw new ConfigException(tenantCfg.get(t.name()).pid(), "parent", "the tenant tree has a cycle through " + seen);
                 }
             }
+        }
+        Map<String, Profile> profiles = new LinkedHashMap<>();
+        Map<String, String> didOwner = new java.util.HashMap<>();
+        for (ConfigEntry e : profileCfg.values()) {
+            String tenant = e.string("tenant", null);
+            if (tenant != null && !tenants.containsKey(tenant)) {
+                throw new ConfigException(e.pid(), "tenant", "names tenant '" + tenant + "' that is not configured");
+            }
+            String service = e.string("service", "voicexml").toLowerCase(java.util.Locale.ROOT);
+            if (!SERVICES.contains(service)) {
+                throw new ConfigException(e.pid(), "service", "'" + service + "' is not one of " + new TreeSet<>(SERVICES));
+            }
+            String url = e.string("url", null);
+            if ((service.equals("voicexml") || service.equals("announcement") || service.equals("ccxml")) && (url == null || url.isEmpty())) {
+                throw new ConfigException(e.pid(), "url", "a " + service + " profile needs the URL of its application or prompt");
+            }
+            Set<String> dids = new TreeSet<>(e.list("dids"));
+            for (String d : dids) {
+                String other = didOwner.put(d, e.name());
+                if (other != null) {
+                    throw new ConfigException(e.pid(), "dids", "DID " + d + " is also claimed by profile " + other);
+                }
+            }
+            Map<String, String> params = new TreeMap<>();
+            e.props().forEach((k, v) -> {
+                if (k.startsWith("param.") && v != null) {
+                    params.put(k.substring(6), v.toString().trim());
+                }
+            });
+            profiles.put(e.name(), new Profile(e.name(), tenant, service, url, dids, e.list("did.prefixes"),
+                    e.limit("limit"), params));
         }
         Map<String, List<Resource>> members = new LinkedHashMap<>();
         Map<String, Resource> resources = new LinkedHashMap<>();
@@ -124,9 +249,16 @@ final class Model {
             }
             List<Resource> rs = members.getOrDefault(e.name(), List.of());
             rs.sort(Comparator.comparing(Resource::name));
-            groups.add(new Group(e.name(), scheme, maxAttempts, rs));
+            Set<String> services = new TreeSet<>(e.list("services"));
+            for (String sv : services) {
+                if (!SERVICES.contains(sv)) {
+                    throw new ConfigException(e.pid(), "services", "'" + sv + "' is not one of " + new TreeSet<>(SERVICES));
+                }
+            }
+            groups.add(new Group(e.name(), scheme, maxAttempts, rs, services));
         }
-        return new Model(Collections.unmodifiableList(groups), Collections.unmodifiableMap(resources));
+        return new Model(Collections.unmodifiableList(groups), Collections.unmodifiableMap(resources),
+                Collections.unmodifiableMap(tenants), Collections.unmodifiableMap(profiles));
     }
 
     /** One configuration, with typed access that names the PID and key on a bad value. */
@@ -149,6 +281,34 @@ final class Model {
             } catch (NumberFormatException e) {
                 throw new ConfigException(pid, key, "'" + v + "' is not a whole number");
             }
+        }
+
+        /** A limit: absent or empty means no limit (-1); negative is rejected. */
+        int limit(String key) throws ConfigException {
+            Object v = props.get(key);
+            if (v == null || v.toString().isBlank()) {
+                return -1;
+            }
+            int n = integer(key, -1);
+            if (n < 0) {
+                throw new ConfigException(pid, key, "must not be negative, is " + n);
+            }
+            return n;
+        }
+
+        /** A comma- or space-separated list; empty when absent. */
+        List<String> list(String key) {
+            Object v = props.get(key);
+            if (v == null) {
+                return List.of();
+            }
+            List<String> out = new ArrayList<>();
+            for (String x : v.toString().split("[,\\s]+")) {
+                if (!x.isBlank()) {
+                    out.add(x.trim());
+                }
+            }
+            return out;
         }
 
         boolean bool(String key, boolean dflt) throws ConfigException {

@@ -4,14 +4,18 @@ import java.io.IOException;
 import java.util.Collections;
 import java.util.Dictionary;
 import java.util.Enumeration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 import org.openrm.api.CallRequest;
 import org.openrm.api.CallRouter;
+import org.openrm.api.PolicyLedger;
 import org.openrm.api.ResourceLedger;
 import org.openrm.api.RouteResult;
+import org.openrm.api.Selection;
 import org.osgi.framework.InvalidSyntaxException;
 import org.osgi.service.cm.Configuration;
 import org.osgi.service.cm.ConfigurationAdmin;
@@ -45,17 +49,24 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
         @AttributeDefinition(description = "When no org.openrm.resource configuration exists, route to one built-in "
                 + "media server (group 'default', sip:127.0.0.1:5070, capacity 100) so a fresh install serves")
         boolean embedded_defaults() default true;
+
+        @AttributeDefinition(description = "IVR profile for calls that no Request-URI parameter, header or DID "
+                + "maps to; empty: such calls get 404")
+        String default_profile() default "";
     }
 
     private final ResourceLedger ledger;
+    private final PolicyLedger policy;
     private final ConfigurationAdmin configAdmin;
     private volatile Config config;
     private volatile Model model = Model.empty();
     private final Object reloadLock = new Object();
 
     @Activate
-    public RoutingEngine(@Reference ResourceLedger ledger, @Reference ConfigurationAdmin configAdmin, Config config) {
+    public RoutingEngine(@Reference ResourceLedger ledger, @Reference PolicyLedger policy,
+                         @Reference ConfigurationAdmin configAdmin, Config config) {
         this.ledger = ledger;
+        this.policy = policy;
         this.configAdmin = configAdmin;
         this.config = config;
         reload();
@@ -70,7 +81,8 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
     @Override
     public void configurationEvent(ConfigurationEvent event) {
         String f = event.getFactoryPid();
-        if (Model.RESOURCE_PID.equals(f) || Model.GROUP_PID.equals(f)) {
+        if (Model.RESOURCE_PID.equals(f) || Model.GROUP_PID.equals(f) || Model.TENANT_PID.equals(f)
+                || Model.PROFILE_PID.equals(f)) {
             reload();
         }
     }
@@ -81,7 +93,8 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
             Map<String, Model.ConfigEntry> entries = new HashMap<>();
             try {
                 Configuration[] cs = configAdmin.listConfigurations("(|(service.factoryPid=" + Model.RESOURCE_PID
-                        + ")(service.factoryPid=" + Model.GROUP_PID + "))");
+                        + ")(service.factoryPid=" + Model.GROUP_PID + ")(service.factoryPid=" + Model.TENANT_PID
+                        + ")(service.factoryPid=" + Model.PROFILE_PID + "))");
                 if (cs != null) {
                     for (Configuration c : cs) {
                         Dictionary<String, Object> d = c.getProperties();
@@ -116,7 +129,8 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
         try {
             Model m = Model.build(entries);
             model = m;
-            LOG.info("Routing model applied: {} resource groups, {} resources", m.groups.size(), m.resources.size());
+            LOG.info("Routing model applied: {} resource groups, {} resources, {} tenants, {} IVR profiles",
+                    m.groups.size(), m.resources.size(), m.tenants.size(), m.profiles.size());
         } catch (Model.ConfigException e) {
             LOG.error("Configuration rejected, the last good routing model stays in force: {}", e.getMessage());
         }
@@ -133,21 +147,72 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
 
     @Override
     public RouteResult route(CallRequest request) {
-        return select(Collections.emptySet());
+        Model m = model;
+        if (m.profiles.isEmpty()) {
+            return select(m, null, null, request, Collections.emptySet());
+        }
+        ServiceSelection.Result r = ServiceSelection.select(m, request, config.default_profile());
+        if (r.profile() == null) {
+            LOG.debug("Call {}: {}", request.callId(), r.problem());
+            return new RouteResult.Rejection(404, "Not Found", 0);
+        }
+        Model.Profile p = r.profile();
+        List<Model.Tenant> path = m.tenantPath(p.tenant());
+        List<String> keys = new ArrayList<>(path.size() + 1);
+        int[] limits = new int[path.size() + 1];
+        keys.add("profile:" + p.name());
+        limits[0] = p.limit();
+        for (int i = 0; i < path.size(); i++) {
+            keys.add("tenant:" + path.get(i).name());
+            limits[i + 1] = path.get(i).hardLimit();
+        }
+        int[] rejectedAt = new int[1];
+        int[] counts = policy.admit(keys, limits, rejectedAt);
+        if (counts == null) {
+            if (rejectedAt[0] == 0) {
+                LOG.debug("Call {}: profile {} at its limit {}", request.callId(), p.name(), p.limit());
+                return new RouteResult.Rejection(503, "Profile Limit Reached", config.retry_after_s());
+            }
+            Model.Tenant t = path.get(rejectedAt[0] - 1);
+            LOG.debug("Call {}: tenant {} at its limit {}", request.callId(), t.name(), t.hardLimit());
+            return new RouteResult.Rejection(t.rejectCode(), t.rejectReason(), t.rejectCode() == 503 ? config.retry_after_s() : 0);
+        }
+        List<String> names = new ArrayList<>(path.size());
+        List<Integer> usage = new ArrayList<>(path.size());
+        List<Integer> levels = new ArrayList<>(path.size());
+        for (int i = 0; i < path.size(); i++) {
+            names.add(path.get(i).name());
+            usage.add(counts[i + 1]);
+            levels.add(path.get(i).burstLevel(counts[i + 1]));
+        }
+        Selection sel = new Selection(p.name(), p.service(), names, usage, levels, keys);
+        RouteResult res = select(m, p, sel, request, Collections.emptySet());
+        if (!(res instanceof RouteResult.Target)) {
+            policy.release(keys);
+        }
+        return res;
     }
 
     @Override
-    public RouteResult failover(CallRequest request, String failed, Set<String> tried, int attempt) {
-        return select(tried);
+    public RouteResult failover(CallRequest request, Selection selection, String failed, Set<String> tried, int attempt) {
+        Model m = model;
+        Model.Profile p = selection == null ? null : m.profiles.get(selection.profile());
+        if (selection != null && p == null) {
+            return new RouteResult.Rejection(503, "Profile Removed", config.retry_after_s());
+        }
+        return select(m, p, selection, request, tried);
     }
 
-    private RouteResult select(Set<String> exclude) {
-        Model m = model;
+    private RouteResult select(Model m, Model.Profile p, Selection sel, CallRequest request, Set<String> exclude) {
         long now = System.currentTimeMillis();
         for (Model.Group g : m.groups) {
+            if (!g.offers(p == null ? null : p.service())) {
+                continue;
+            }
             Model.Resource r = pick(g, exclude, now);
             if (r != null) {
-                return new RouteResult.Target(r.name(), g.name, r.uri(), g.maxAttempts);
+                String ruri = p == null ? null : RequestUris.build(r.uri(), p, request.dialled().isEmpty() ? request.callId() : request.dialled());
+                return new RouteResult.Target(r.name(), g.name, r.uri(), g.maxAttempts, ruri, sel);
             }
         }
         return new RouteResult.Rejection(503, "No Media Server Available", config.retry_after_s());

@@ -13,14 +13,16 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.openrm.api.CallRequest;
 import org.openrm.api.RouteResult;
+import org.openrm.api.internal.InMemoryPolicyLedger;
 import org.openrm.api.internal.InMemoryResourceLedger;
 import org.osgi.service.cm.ConfigurationAdmin;
 
 class RoutingEngineTest {
     private final InMemoryResourceLedger ledger = new InMemoryResourceLedger();
+    private final InMemoryPolicyLedger policy = new InMemoryPolicyLedger();
     private final CallRequest call = new CallRequest("c1", "sip:123@rm", "123", "sip:a@x", "sip:123@rm", Map.of(), "");
 
-    private static RoutingEngine.Config config(boolean embedded) {
+    static RoutingEngine.Config config(boolean embedded) {
         return (RoutingEngine.Config) Proxy.newProxyInstance(RoutingEngineTest.class.getClassLoader(),
                 new Class<?>[] {RoutingEngine.Config.class}, (p, m, a) -> switch (m.getName()) {
                     case "embedded_defaults" -> embedded;
@@ -29,7 +31,7 @@ class RoutingEngineTest {
                 });
     }
 
-    private static ConfigurationAdmin noConfigAdmin() {
+    static ConfigurationAdmin noConfigAdmin() {
         return (ConfigurationAdmin) Proxy.newProxyInstance(RoutingEngineTest.class.getClassLoader(),
                 new Class<?>[] {ConfigurationAdmin.class}, (p, m, a) -> null);
     }
@@ -43,7 +45,7 @@ class RoutingEngineTest {
     }
 
     private RoutingEngine engine(String scheme, int... capacities) {
-        RoutingEngine e = new RoutingEngine(ledger, noConfigAdmin(), config(false));
+        RoutingEngine e = new RoutingEngine(ledger, policy, noConfigAdmin(), config(false));
         Map<String, Model.ConfigEntry> m = new HashMap<>();
         m.put("g", group("default", Map.of("scheme", scheme)));
         for (int i = 0; i < capacities.length; i++) {
@@ -79,7 +81,7 @@ class RoutingEngineTest {
         assertEquals(1000, ledger.inUse("mcp1"));
 
         InMemoryResourceLedger fresh = new InMemoryResourceLedger();
-        RoutingEngine pct = new RoutingEngine(fresh, noConfigAdmin(), config(false));
+        RoutingEngine pct = new RoutingEngine(fresh, policy, noConfigAdmin(), config(false));
         pct.apply(Map.of("g", group("default", Map.of("scheme", "least-percent")),
                 "a", resource("small", Map.of("uri", "sip:10.0.0.1", "capacity", 1000)),
                 "b", resource("big", Map.of("uri", "sip:10.0.0.2", "capacity", 3000))));
@@ -106,14 +108,14 @@ class RoutingEngineTest {
     void failoverSkipsTriedAndQuarantinedResources() {
         RoutingEngine e = engine("round-robin", 10, 10, 10);
         e.quarantine("mcp1", 60_000, "test");
-        RouteResult r = e.failover(call, "mcp0", Set.of("mcp0"), 1);
+        RouteResult r = e.failover(call, null, "mcp0", Set.of("mcp0"), 1);
         assertEquals("mcp2", ((RouteResult.Target) r).resource());
-        assertInstanceOf(RouteResult.Rejection.class, e.failover(call, "mcp2", Set.of("mcp0", "mcp2"), 2));
+        assertInstanceOf(RouteResult.Rejection.class, e.failover(call, null, "mcp2", Set.of("mcp0", "mcp2"), 2));
     }
 
     @Test
     void disabledResourcesAreNotPicked() {
-        RoutingEngine e = new RoutingEngine(ledger, noConfigAdmin(), config(false));
+        RoutingEngine e = new RoutingEngine(ledger, policy, noConfigAdmin(), config(false));
         e.apply(Map.of("g", group("default", Map.of()),
                 "a", resource("off", Map.of("uri", "sip:10.0.0.1", "enabled", "false")),
                 "b", resource("on", Map.of("uri", "sip:10.0.0.2"))));
@@ -147,7 +149,7 @@ class RoutingEngineTest {
 
     @Test
     void embeddedDefaultsServeWhenNothingIsConfigured() {
-        RoutingEngine e = new RoutingEngine(ledger, noConfigAdmin(), config(true));
+        RoutingEngine e = new RoutingEngine(ledger, policy, noConfigAdmin(), config(true));
         RouteResult.Target t = assertInstanceOf(RouteResult.Target.class, e.route(call));
         assertEquals("sip:127.0.0.1:5070", t.uri());
     }

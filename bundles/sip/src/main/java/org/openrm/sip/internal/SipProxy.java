@@ -53,6 +53,7 @@ import gov.nist.javax.sip.message.SIPMessage;
 import org.openrm.api.CallRequest;
 import org.openrm.api.CallRouter;
 import org.openrm.api.EndReason;
+import org.openrm.api.PolicyLedger;
 import org.openrm.api.ResourceLedger;
 import org.openrm.api.RouteResult;
 import org.openrm.api.Session;
@@ -150,6 +151,7 @@ public class SipProxy implements SipListener {
 
     private final SessionStore store;
     private final ResourceLedger ledger;
+    private final PolicyLedger policy;
 
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
@@ -185,9 +187,11 @@ public class SipProxy implements SipListener {
     }
 
     @Activate
-    public SipProxy(@Reference SessionStore store, @Reference ResourceLedger ledger, Config config) throws Exception {
+    public SipProxy(@Reference SessionStore store, @Reference ResourceLedger ledger, @Reference PolicyLedger policy,
+                    Config config) throws Exception {
         this.store = store;
         this.ledger = ledger;
+        this.policy = policy;
         this.config = config;
         this.trusted = Cidr.parse(config.trusted_peers());
         timer = new ScheduledThreadPoolExecutor(1, r -> {
@@ -409,8 +413,12 @@ public class SipProxy implements SipListener {
         FromHeader from = (FromHeader) req.getHeader(FromHeader.NAME);
         Session s = new Session(newSessionId(), cr.callId(), from.getTag(), cr.from(), cr.to(), cr.dialled(),
                 System.currentTimeMillis());
+        s.selection(t.selection());
         if (!store.open(s, t.resource(), t.group())) {
             ledger.release(t.resource());
+            if (t.selection() != null) {
+                policy.release(t.selection().policyKeys());
+            }
             reply(st, Response.LOOP_DETECTED, "Call-ID In Use", 0);
             return;
         }
@@ -424,7 +432,8 @@ public class SipProxy implements SipListener {
         ClientTransaction ct = null;
         try {
             Request out = (Request) ctx.request.clone();
-            SipURI target = targetUri(t.uri(), ctx.call.dialled());
+            SipURI target = t.requestUri() != null ? (SipURI) af.createURI(t.requestUri())
+                    : targetUri(t.uri(), ctx.call.dialled());
             out.setRequestURI(target);
             decrementMaxForwards(out);
             removeOwnRoutes(out);
@@ -527,7 +536,7 @@ public class SipProxy implements SipListener {
         }
         CallRouter r = router;
         if (attempts < ctx.maxAttempts && r != null) {
-            RouteResult rr = r.failover(ctx.call, failed, ctx.tried, attempts);
+            RouteResult rr = r.failover(ctx.call, ctx.session.selection(), failed, ctx.tried, attempts);
             if (rr instanceof RouteResult.Target next) {
                 stats.failovers.incrementAndGet();
                 LOG.debug("Call {}: {} from {} ({}), failing over to {}", ctx.call.callId(), code, failed, why,

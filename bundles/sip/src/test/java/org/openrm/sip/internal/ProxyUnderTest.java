@@ -7,6 +7,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.openrm.api.EndReason;
 import org.openrm.api.Session;
 import org.openrm.api.SessionListener;
+import org.openrm.api.internal.InMemoryPolicyLedger;
 import org.openrm.api.internal.InMemoryResourceLedger;
 import org.openrm.api.internal.InMemorySessionStore;
 import org.openrm.routing.internal.RoutingEngine;
@@ -14,7 +15,8 @@ import org.openrm.routing.internal.RoutingEngine;
 /** openrm's call path wired by hand, as SCR wires it in Karaf: ledger and store, routing, SIP proxy. */
 final class ProxyUnderTest implements AutoCloseable {
     final InMemoryResourceLedger ledger = new InMemoryResourceLedger();
-    final InMemorySessionStore store = new InMemorySessionStore(ledger);
+    final InMemoryPolicyLedger policy = new InMemoryPolicyLedger();
+    final InMemorySessionStore store = new InMemorySessionStore(ledger, policy);
     final RoutingEngine routing;
     final SipProxy proxy;
     final int port;
@@ -24,6 +26,11 @@ final class ProxyUnderTest implements AutoCloseable {
     final Map<String, Long> lastStart = new ConcurrentHashMap<>();
 
     ProxyUnderTest(int port, Map<String, Map<String, Object>> configs, Map<String, Object> sip) throws Exception {
+        this(port, configs, sip, Map.of());
+    }
+
+    ProxyUnderTest(int port, Map<String, Map<String, Object>> configs, Map<String, Object> sip,
+                   Map<String, Object> routingConfig) throws Exception {
         this.port = port;
         store.addListener(new SessionListener() {
             @Override
@@ -37,11 +44,11 @@ final class ProxyUnderTest implements AutoCloseable {
                 ended.computeIfAbsent(reason, r -> new AtomicInteger()).incrementAndGet();
             }
         });
-        routing = new RoutingEngine(ledger, TestConfigs.configAdmin(configs),
-                TestConfigs.of(RoutingEngine.Config.class, Map.of()));
+        routing = new RoutingEngine(ledger, policy, TestConfigs.configAdmin(configs),
+                TestConfigs.of(RoutingEngine.Config.class, routingConfig));
         Map<String, Object> s = new java.util.HashMap<>(sip);
         s.put("listen.port", port);
-        proxy = new SipProxy(store, ledger, TestConfigs.of(SipProxy.Config.class, s));
+        proxy = new SipProxy(store, ledger, policy, TestConfigs.of(SipProxy.Config.class, s));
         proxy.router = routing;
     }
 
@@ -52,7 +59,8 @@ final class ProxyUnderTest implements AutoCloseable {
 
     /** True when no session is live and every port count is zero. */
     boolean idle() {
-        return store.size() == 0 && ledger.snapshot().values().stream().allMatch(v -> v == 0);
+        return store.size() == 0 && ledger.snapshot().values().stream().allMatch(v -> v == 0)
+                && policy.snapshot().isEmpty();
     }
 
     @Override

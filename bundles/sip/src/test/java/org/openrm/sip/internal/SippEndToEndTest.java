@@ -123,6 +123,23 @@ class SippEndToEndTest {
     }
 
     @Test
+    void mediaServerAnswering503WithRetryAfterIsSkippedForThatLong() throws Exception {
+        int p = Sipp.freePort(), a = Sipp.freePort(), b = Sipp.freePort(), c = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, twoMediaServers(a, b, "u1", 3), Map.of());
+             Sipp overloaded = Sipp.uas("mcp-503", "uas-503.xml", a, "u1");
+             Sipp good = Sipp.uas("mcp-good", "uas.xml", b, "u1")) {
+            awaitBound(a);
+            awaitBound(b);
+            Sipp uac = Sipp.uac("sipserver", c, p, "u1", 60, 20, 200);
+            assertEquals(0, uac.await(60), "failed calls: " + uac.errors());
+            // the first INVITE to mcp-a got 503 + Retry-After: 60; it is not tried again during the run
+            assertEquals(1, rm.proxy.stats.failovers.get(), "failovers");
+            assertTrue(rm.ledger.quarantinedUntil("mcp-a") > System.currentTimeMillis() + 30_000);
+            awaitTrue("every port count back to zero", 10_000, rm::idle);
+        }
+    }
+
+    @Test
     void killedMediaServerSendsNewCallsToTheOther() throws Exception {
         int p = Sipp.freePort(), a = Sipp.freePort(), b = Sipp.freePort(), c = Sipp.freePort();
         Map<String, Object> sip = Map.of("invite.timeout.ms", 1000, "failure.quarantine.ms", 60_000);

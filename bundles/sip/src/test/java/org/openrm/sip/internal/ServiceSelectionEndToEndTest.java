@@ -1,0 +1,67 @@
+package org.openrm.sip.internal;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.HashMap;
+import java.util.Map;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Service selection and tenant policy through the whole call path, with sipp peers. */
+class ServiceSelectionEndToEndTest {
+
+    @BeforeAll
+    static void sippPresent() throws Exception {
+        SippEndToEndTest.sippPresent();
+    }
+
+    private static Map<String, Map<String, Object>> platform(int mcp, int tenantLimit) {
+        Map<String, Map<String, Object>> c = new HashMap<>();
+        c.put("org.openrm.tenant~acme", Map.of("limit", tenantLimit, "reject.code", 486, "reject.reason", "Tenant Busy"));
+        c.put("org.openrm.profile~welcome", Map.of("tenant", "acme", "service", "voicexml",
+                "url", "http://apps.example/welcome.vxml?lang=en", "dids", "5551234", "param.language", "en"));
+        c.put("org.openrm.lrg~default", Map.of("services", "voicexml"));
+        c.put("org.openrm.resource~mcp", Map.of("uri", "sip:127.0.0.1:" + mcp, "capacity", 500));
+        return c;
+    }
+
+    @Test
+    void didSelectsTheProfileAndTheMediaServerGetsItsRfc4240RequestUri() throws Exception {
+        int p = Sipp.freePort(), mcp = Sipp.freePort(), c = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, platform(mcp, 1000), Map.of());
+             Sipp vxml = Sipp.uas("mcp-vxml", "uas-vxml.xml", mcp, "u1")) {
+            Thread.sleep(300); // sipp binds within milliseconds; the UAC retransmits anyway
+            Sipp uac = Sipp.uac("sipserver", c, p, "u1", 50, 25, 300); // dials 5551234
+            assertEquals(0, uac.await(60), uac.errors() + vxml.errors());
+            assertEquals(50, uac.stat("SuccessfulCall(C)"));
+            ProxyBehaviourTest.awaitIdle(rm);
+        }
+    }
+
+    @Test
+    void tenantAtItsLimitGetsTheConfiguredRejection() throws Exception {
+        int p = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, platform(Sipp.freePort(), 0), Map.of());
+             RawSip ua = new RawSip()) {
+            ua.send(RawSip.request("INVITE", "sip:5551234@127.0.0.1:" + p, ua.port(), 70, ""), p);
+            String r = ua.expect("486");
+            assertTrue(r.startsWith("SIP/2.0 486 Tenant Busy"), r);
+            assertFalse(r.contains("Retry-After"), r);
+            ProxyBehaviourTest.awaitIdle(rm);
+        }
+    }
+
+    @Test
+    void unknownNumberWithoutDefaultProfileGets404() throws Exception {
+        int p = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, platform(Sipp.freePort(), 10), Map.of());
+             RawSip ua = new RawSip()) {
+            ua.send(RawSip.request("INVITE", "sip:999@127.0.0.1:" + p, ua.port(), 70, ""), p);
+            ua.expect("404");
+            ProxyBehaviourTest.awaitIdle(rm);
+        }
+    }
+}
