@@ -25,6 +25,11 @@ public interface CallRouter {
      */
     RouteResult failover(CallRequest request, Selection selection, String failed, Set<String> tried, int attempt);
 
+    /** True if {@code host:port} is a configured or registered media server (its requests are MCP-originated). */
+    default boolean isMediaServer(String host, int port) {
+        return false;
+    }
+
     /** Takes a resource out of selection for {@code millis} (503 with Retry-After, or a transport failure). */
     void quarantine(String resource, long millis, String why);
 }

@@ -19,6 +19,9 @@ public interface SessionStore {
     /** The live session with this Call-ID, or null. */
     Session byCallId(String callId);
 
+    /** The live session with this GVP session id, or null. */
+    Session bySessionId(String sessionId);
+
     /** Releases the session's current port (after a media server failed it). No-op if it holds none. */
     void detach(Session session);
 

@@ -30,6 +30,7 @@ public class InMemorySessionStore implements SessionStore {
     private static final Logger LOG = LoggerFactory.getLogger(InMemorySessionStore.class);
 
     private final Map<String, Session> byCallId = new ConcurrentHashMap<>();
+    private final Map<String, Session> byId = new ConcurrentHashMap<>();
     private final List<SessionListener> listeners = new CopyOnWriteArrayList<>();
     private final ResourceLedger ledger;
     private final PolicyLedger policy;
@@ -53,6 +54,7 @@ public class InMemorySessionStore implements SessionStore {
         if (byCallId.putIfAbsent(s.callId(), s) != null) {
             return false;
         }
+        byId.put(s.id(), s);
         for (SessionListener l : listeners) {
             try {
                 l.started(s);
@@ -66,6 +68,11 @@ public class InMemorySessionStore implements SessionStore {
     @Override
     public Session byCallId(String callId) {
         return byCallId.get(callId);
+    }
+
+    @Override
+    public Session bySessionId(String sessionId) {
+        return byId.get(sessionId);
     }
 
     @Override
@@ -101,6 +108,7 @@ public class InMemorySessionStore implements SessionStore {
         if (!byCallId.remove(s.callId(), s)) {
             return false;
         }
+        byId.remove(s.id(), s);
         if (finalCode != 0 && s.finalCode() == 0) {
             s.finalCode(finalCode);
         }

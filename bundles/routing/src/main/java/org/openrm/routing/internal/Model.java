@@ -100,6 +100,8 @@ final class Model {
     final Map<String, Profile> dids;
     /** DID prefixes to profile, longest first. */
     final List<Map.Entry<String, Profile>> prefixes;
+    /** host:port of every resource, to recognise requests that media servers originate. */
+    final Set<String> resourceAddresses;
 
     private Model(List<Group> groups, Map<String, Resource> resources, Map<String, Tenant> tenants,
                   Map<String, Profile> profiles) {
@@ -116,10 +118,37 @@ final class Model {
         px.sort((a, b) -> b.getKey().length() - a.getKey().length());
         this.dids = Map.copyOf(d);
         this.prefixes = List.copyOf(px);
+        Set<String> addrs = new java.util.HashSet<>();
+        for (Resource r : resources.values()) {
+            addrs.add(hostPort(r.uri()));
+        }
+        this.resourceAddresses = Set.copyOf(addrs);
     }
 
     static Model empty() {
         return new Model(List.of(), Map.of(), Map.of(), Map.of());
+    }
+
+    /** {@code host:port} of a SIP URI (port 5060 when absent). */
+    static String hostPort(String uri) {
+        String rest = uri.substring(uri.indexOf(':') + 1);
+        int at = rest.indexOf('@');
+        if (at >= 0) {
+            rest = rest.substring(at + 1);
+        }
+        int end = rest.length();
+        for (char c : new char[] {';', '?', '>'}) {
+            int i = rest.indexOf(c);
+            if (i >= 0 && i < end) {
+                end = i;
+            }
+        }
+        rest = rest.substring(0, end);
+        int colon = rest.lastIndexOf(':');
+        if (colon < 0 || rest.endsWith("]")) {
+            return rest + ":5060";
+        }
+        return rest;
     }
 
     /** The tenant and its ancestors, nearest first. */

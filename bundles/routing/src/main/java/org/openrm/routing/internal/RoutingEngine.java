@@ -273,6 +273,11 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
     }
 
     @Override
+    public boolean isMediaServer(String host, int port) {
+        return model.resourceAddresses.contains(host + ":" + port);
+    }
+
+    @Override
     public void quarantine(String resource, long millis, String why) {
         long until = System.currentTimeMillis() + millis;
         if (ledger.quarantinedUntil(resource) < until) {

@@ -174,6 +174,8 @@ public class SipProxy implements SipListener {
     /** INVITE branches waiting for a final response, by the caller's top Via branch (CANCEL matches it). */
     private final Map<String, InviteContext> pending = new ConcurrentHashMap<>();
     private final Map<String, SipURI> uriCache = new ConcurrentHashMap<>();
+    /** Media-server-originated INVITEs relayed to the SIP Server and not yet answered, for CANCEL. */
+    private final Map<String, ClientTransaction> relayedInvites = new ConcurrentHashMap<>();
     private final Map<String, Long> untrustedLogged = new ConcurrentHashMap<>();
     final Stats stats = new Stats();
 
@@ -184,6 +186,7 @@ public class SipProxy implements SipListener {
         final AtomicLong failovers = new AtomicLong();
         final AtomicLong untrusted = new AtomicLong();
         final AtomicLong statelessResponses = new AtomicLong();
+        final AtomicLong mediaServerOriginated = new AtomicLong();
     }
 
     @Activate
@@ -404,6 +407,10 @@ public class SipProxy implements SipListener {
             reply(st, Response.SERVICE_UNAVAILABLE, "Routing Unavailable", c.overload_retry_after_s());
             return;
         }
+        if (isMediaServerOriginated(req, cr, r)) {
+            forwardToSipServer(st, req, cr);
+            return;
+        }
         RouteResult rr = r.route(cr);
         if (rr instanceof RouteResult.Rejection rej) {
             reply(st, rej.code(), rej.reason(), rej.retryAfterS());
@@ -425,6 +432,49 @@ public class SipProxy implements SipListener {
         InviteContext ctx = new InviteContext(st, req, cr, s, topBranch(req), t.maxAttempts());
         pending.put(ctx.branchKey, ctx);
         forward(ctx, t);
+    }
+
+    /**
+     * An INVITE that a media server sends inside a running GVP session (outbound leg, transfer), or from a
+     * configured media server's address: it goes to the SIP Server without a new service selection.
+     */
+    private boolean isMediaServerOriginated(Request req, CallRequest cr, CallRouter r) {
+        String gvp = cr.header(GVP_HEADER);
+        if (gvp != null) {
+            int semi = gvp.indexOf(';');
+            String id = (semi < 0 ? gvp : gvp.substring(0, semi)).trim();
+            if (store.bySessionId(id) != null) {
+                return true;
+            }
+        }
+        SIPMessage m = (SIPMessage) req;
+        return m.getRemoteAddress() != null && r.isMediaServer(m.getRemoteAddress().getHostAddress(), m.getRemotePort());
+    }
+
+    private void forwardToSipServer(ServerTransaction st, Request req, CallRequest cr) {
+        try {
+            Request out = (Request) req.clone();
+            SipURI target = (SipURI) af.createURI(config.sipserver_uri());
+            if (!cr.dialled().isEmpty()) {
+                target.setUser(cr.dialled());
+            }
+            out.setRequestURI(target);
+            decrementMaxForwards(out);
+            removeOwnRoutes(out);
+            String transport = target.getTransportParam() == null ? "udp" : target.getTransportParam().toLowerCase(Locale.ROOT);
+            out.addFirst(recordRoute(transport(req)));
+            out.addFirst(hf.createViaHeader(viaHost, viaPort, transport, newBranch()));
+            ClientTransaction ct = provider.getNewClientTransaction(out);
+            ct.setApplicationData(new Relay(st));
+            if (relayedInvites.size() < config.overload_max_pending()) {
+                relayedInvites.put(topBranch(req), ct);
+            }
+            stats.mediaServerOriginated.incrementAndGet();
+            ct.sendRequest();
+        } catch (Exception e) {
+            LOG.info("Call {}: cannot forward the media server's INVITE to the SIP Server: {}", cr.callId(), e.toString());
+            reply(st, Response.SERVICE_UNAVAILABLE, "SIP Server Unreachable", 0);
+        }
     }
 
     /** Sends the INVITE to {@code t}, whose port the session already holds. */
@@ -594,6 +644,16 @@ public class SipProxy implements SipListener {
         }
         InviteContext ctx = pending.get(topBranch(req));
         LOG.debug("CANCEL {} matches {}", callId(req), ctx);
+        ClientTransaction relayed = ctx == null ? relayedInvites.remove(topBranch(req)) : null;
+        if (relayed != null) {
+            cst.sendResponse(mf.createResponse(Response.OK, req));
+            try {
+                provider.getNewClientTransaction(relayed.createCancel()).sendRequest();
+            } catch (Exception e) {
+                LOG.info("CANCEL {} not forwarded: {}", callId(req), e.toString());
+            }
+            return;
+        }
         if (ctx == null) {
             reply(cst, Response.CALL_OR_TRANSACTION_DOES_NOT_EXIST, null, 0);
             return;
@@ -702,6 +762,9 @@ public class SipProxy implements SipListener {
             if (ad instanceof InviteContext ctx) {
                 onInviteResponse(ctx, ct, resp);
             } else if (ad instanceof Relay relay) {
+                if (resp.getStatusCode() >= 200 && Request.INVITE.equals(ct.getRequest().getMethod())) {
+                    relayedInvites.values().remove(ct);
+                }
                 if (resp.getStatusCode() >= 101 || resp.getStatusCode() < 100) {
                     resp.removeFirst(ViaHeader.NAME);
                     relay.st.sendResponse(resp);
@@ -815,6 +878,7 @@ public class SipProxy implements SipListener {
             quarantineAfterFailure(ctx.target.resource(), "INVITE transaction timeout");
             branchFailed(ctx, ct, Response.REQUEST_TIMEOUT, null, "timeout");
         } else if (ad instanceof Relay relay) {
+            relayedInvites.values().remove(ct);
             reply(relay.st, Response.REQUEST_TIMEOUT, null, 0);
         }
     }

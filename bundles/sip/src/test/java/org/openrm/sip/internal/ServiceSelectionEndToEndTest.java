@@ -42,6 +42,32 @@ class ServiceSelectionEndToEndTest {
     }
 
     @Test
+    void inviteFromAMediaServerInsideASessionGoesToTheSipServerWithoutANewSelection() throws Exception {
+        int p = Sipp.freePort(), mcp = Sipp.freePort(), sipServer = Sipp.freePort(), c = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, platform(mcp, 1000), Map.of("sipserver.uri", "sip:127.0.0.1:" + sipServer));
+             Sipp media = Sipp.uas("mcp-vxml", "uas-vxml.xml", mcp, "u1");
+             Sipp sipServerUas = Sipp.uas("sipserver-uas", "uas.xml", sipServer, "u1");
+             RawSip mcpLeg = new RawSip()) {
+            Thread.sleep(300);
+            Sipp uac = Sipp.uac("sipserver", c, p, "u1", 1, 1, 6000); // one call, held 6 s
+            long end = System.currentTimeMillis() + 5000;
+            while (rm.store.size() == 0 && System.currentTimeMillis() < end) {
+                Thread.sleep(20);
+            }
+            String id = rm.store.sessions().iterator().next().id();
+            // the media server places an outbound leg of that session (to a number that has no profile)
+            mcpLeg.send(RawSip.request("INVITE", "sip:5550000@127.0.0.1:" + p, mcpLeg.port(), 70,
+                    "X-Genesys-GVP-Session-ID: " + id + ";gvp.rm.datanodes=node-id=1\n"), p);
+            mcpLeg.expect("200 OK"); // answered by the sipp SIP Server, which checked Record-Route and the header
+            assertEquals(1, rm.proxy.stats.mediaServerOriginated.get());
+            assertEquals(1, rm.store.size(), "the leg is not a new session");
+            assertEquals(1, rm.ledger.inUse("mcp"), "the leg takes no port");
+            assertEquals(0, uac.await(30), uac.errors());
+            ProxyBehaviourTest.awaitIdle(rm);
+        }
+    }
+
+    @Test
     void tenantAtItsLimitGetsTheConfiguredRejection() throws Exception {
         int p = Sipp.freePort();
         try (ProxyUnderTest rm = new ProxyUnderTest(p, platform(Sipp.freePort(), 0), Map.of());
