@@ -13,9 +13,10 @@ import java.util.List;
  * @param usage        per tenant in {@code tenants}, its usage counting this call
  * @param burstLevels  per tenant in {@code tenants}, its burst level (1, 2 or 3) counting this call
  * @param policyKeys   counters this call holds in the {@link PolicyLedger}
+ * @param conference   for the conference service, the conference id (all its legs share a media server)
  */
 public record Selection(String profile, String service, List<String> tenants, List<Integer> usage,
-                        List<Integer> burstLevels, List<String> policyKeys) {
+                        List<Integer> burstLevels, List<String> policyKeys, String conference) {
     public Selection {
         tenants = List.copyOf(tenants);
         usage = List.copyOf(usage);

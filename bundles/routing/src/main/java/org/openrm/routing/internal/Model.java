@@ -59,7 +59,8 @@ final class Model {
         }
     }
 
-    record Resource(String name, String group, String uri, int capacity, boolean enabled) { }
+    /** A media server; {@code geo} is its own label or its group's, null when neither has one. */
+    record Resource(String name, String group, String uri, int capacity, boolean enabled, String geo) { }
 
     static final class Group {
         final String name;
@@ -68,14 +69,18 @@ final class Model {
         final List<Resource> resources;
         /** Services offered; empty means every service. */
         final Set<String> services;
+        /** Capabilities offered (matched against gvp.rm.resource-req). */
+        final Set<String> capabilities;
         final AtomicInteger cursor = new AtomicInteger();
 
-        Group(String name, Scheme scheme, int maxAttempts, List<Resource> resources, Set<String> services) {
+        Group(String name, Scheme scheme, int maxAttempts, List<Resource> resources, Set<String> services,
+              Set<String> capabilities) {
             this.name = name;
             this.scheme = scheme;
             this.maxAttempts = maxAttempts;
             this.resources = List.copyOf(resources);
             this.services = Set.copyOf(services);
+            this.capabilities = Set.copyOf(capabilities);
         }
 
         boolean offers(String service) {
@@ -260,7 +265,9 @@ final class Model {
             if (capacity < 0) {
                 throw new ConfigException(e.pid(), "capacity", "must not be negative, is " + capacity);
             }
-            Resource r = new Resource(e.name(), group, uri, capacity, e.bool("enabled", true));
+            String geo = e.string("geo", groupCfg.get(group).string("geo", null));
+            Resource r = new Resource(e.name(), group, uri, capacity, e.bool("enabled", true),
+                    geo == null || geo.isEmpty() ? null : geo);
             resources.put(r.name(), r);
             members.computeIfAbsent(group, g -> new ArrayList<>()).add(r);
         }
@@ -284,7 +291,7 @@ final class Model {
                     throw new ConfigException(e.pid(), "services", "'" + sv + "' is not one of " + new TreeSet<>(SERVICES));
                 }
             }
-            groups.add(new Group(e.name(), scheme, maxAttempts, rs, services));
+            groups.add(new Group(e.name(), scheme, maxAttempts, rs, services, new TreeSet<>(e.list("capabilities"))));
         }
         return new Model(Collections.unmodifiableList(groups), Collections.unmodifiableMap(resources),
                 Collections.unmodifiableMap(tenants), Collections.unmodifiableMap(profiles));

@@ -16,6 +16,11 @@ import org.openrm.api.PolicyLedger;
 import org.openrm.api.ResourceLedger;
 import org.openrm.api.RouteResult;
 import org.openrm.api.Selection;
+import org.openrm.api.Session;
+import org.openrm.api.SessionStore;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+import org.osgi.service.component.annotations.ReferencePolicyOption;
 import org.osgi.framework.InvalidSyntaxException;
 import org.osgi.service.cm.Configuration;
 import org.osgi.service.cm.ConfigurationAdmin;
@@ -53,7 +58,20 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
         @AttributeDefinition(description = "IVR profile for calls that no Request-URI parameter, header or DID "
                 + "maps to; empty: such calls get 404")
         String default_profile() default "";
+
+        @AttributeDefinition(description = "Response code when X-Genesys-strict-location: enforce finds no media "
+                + "server in the requested location")
+        int geo_reject_code() default 480;
     }
+
+    static final String GEO_HEADER = "X-Genesys-geo-location";
+    static final String STRICT_HEADER = "X-Genesys-strict-location";
+    static final String CAPABILITY_PARAM = "gvp.rm.resource-req";
+
+    /** Live sessions, to find the media server hosting a conference; optional. */
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    volatile SessionStore sessions;
 
     private final ResourceLedger ledger;
     private final PolicyLedger policy;
@@ -185,7 +203,9 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
             usage.add(counts[i + 1]);
             levels.add(path.get(i).burstLevel(counts[i + 1]));
         }
-        Selection sel = new Selection(p.name(), p.service(), names, usage, levels, keys);
+        String conference = "conference".equals(p.service())
+                ? (request.dialled().isEmpty() ? request.callId() : request.dialled()) : null;
+        Selection sel = new Selection(p.name(), p.service(), names, usage, levels, keys, conference);
         RouteResult res = select(m, p, sel, request, Collections.emptySet());
         if (!(res instanceof RouteResult.Target)) {
             policy.release(keys);
@@ -205,25 +225,88 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
 
     private RouteResult select(Model m, Model.Profile p, Selection sel, CallRequest request, Set<String> exclude) {
         long now = System.currentTimeMillis();
-        for (Model.Group g : m.groups) {
-            if (!g.offers(p == null ? null : p.service())) {
-                continue;
+        String service = p == null ? null : p.service();
+        String geo = trimmed(request.header(GEO_HEADER));
+        boolean strict = "enforce".equalsIgnoreCase(trimmed(request.header(STRICT_HEADER)));
+        String capParam = ServiceSelection.uriParameter(request.requestUri(), CAPABILITY_PARAM);
+        Set<String> caps = capParam == null ? Set.of() : Set.of(capParam.split("[,\\s]+"));
+        if (sel != null && sel.conference() != null) {
+            RouteResult.Target t = conferenceHost(m, p, sel, request, exclude, now);
+            if (t != null) {
+                return t;
             }
-            Model.Resource r = pick(g, exclude, now);
-            if (r != null) {
-                String ruri = p == null ? null : RequestUris.build(r.uri(), p, request.dialled().isEmpty() ? request.callId() : request.dialled());
-                return new RouteResult.Target(r.name(), g.name, r.uri(), g.maxAttempts, ruri, sel);
-            }
+        }
+        RouteResult.Target t = selectIn(m, p, sel, request, exclude, now, service, caps, geo);
+        if (t == null && geo != null && !strict) {
+            t = selectIn(m, p, sel, request, exclude, now, service, caps, null);
+        }
+        if (t != null) {
+            return t;
+        }
+        if (geo != null && strict) {
+            return new RouteResult.Rejection(config.geo_reject_code(), "No Media Server In " + geo, 0);
         }
         return new RouteResult.Rejection(503, "No Media Server Available", config.retry_after_s());
     }
 
-    private boolean eligible(Model.Resource r, Set<String> exclude, long now) {
-        return r.enabled() && !exclude.contains(r.name()) && ledger.quarantinedUntil(r.name()) <= now;
+    private RouteResult.Target selectIn(Model m, Model.Profile p, Selection sel, CallRequest request, Set<String> exclude,
+                                        long now, String service, Set<String> caps, String geo) {
+        for (Model.Group g : m.groups) {
+            if (!g.offers(service) || !g.capabilities.containsAll(caps)) {
+                continue;
+            }
+            Model.Resource r = pick(g, exclude, now, geo);
+            if (r != null) {
+                return target(g, r, p, sel, request);
+            }
+        }
+        return null;
+    }
+
+    private static RouteResult.Target target(Model.Group g, Model.Resource r, Model.Profile p, Selection sel, CallRequest request) {
+        String conf = sel != null && sel.conference() != null ? sel.conference() : request.dialled();
+        String ruri = p == null ? null : RequestUris.build(r.uri(), p, conf.isEmpty() ? request.callId() : conf);
+        return new RouteResult.Target(r.name(), g.name, r.uri(), g.maxAttempts, ruri, sel);
+    }
+
+    /** The media server already hosting this conference, with one more port reserved on it, or null. */
+    private RouteResult.Target conferenceHost(Model m, Model.Profile p, Selection sel, CallRequest request,
+                                              Set<String> exclude, long now) {
+        SessionStore store = sessions;
+        if (store == null) {
+            return null;
+        }
+        for (Session s : store.sessions()) {
+            Selection other = s.selection();
+            String host = s.resource();
+            if (other != null && sel.conference().equals(other.conference()) && host != null) {
+                Model.Resource r = m.resources.get(host);
+                if (r == null || !eligible(r, exclude, now, null) || !ledger.tryAcquire(r.name(), r.capacity())) {
+                    return null; // the host cannot take this leg: a new host is chosen
+                }
+                for (Model.Group g : m.groups) {
+                    if (g.name.equals(r.group())) {
+                        return target(g, r, p, sel, request);
+                    }
+                }
+                ledger.release(r.name());
+                return null;
+            }
+        }
+        return null;
+    }
+
+    private static String trimmed(String s) {
+        return s == null || s.isBlank() ? null : s.trim();
+    }
+
+    private boolean eligible(Model.Resource r, Set<String> exclude, long now, String geo) {
+        return r.enabled() && !exclude.contains(r.name()) && ledger.quarantinedUntil(r.name()) <= now
+                && (geo == null || geo.equals(r.geo()));
     }
 
     /** Picks and reserves a port on a resource of {@code g}, or returns null. */
-    Model.Resource pick(Model.Group g, Set<String> exclude, long now) {
+    Model.Resource pick(Model.Group g, Set<String> exclude, long now, String geo) {
         int n = g.resources.size();
         if (n == 0) {
             return null;
@@ -232,7 +315,7 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
             int start = Math.floorMod(g.cursor.getAndIncrement(), n);
             for (int i = 0; i < n; i++) {
                 Model.Resource r = g.resources.get((start + i) % n);
-                if (eligible(r, exclude, now) && ledger.tryAcquire(r.name(), r.capacity())) {
+                if (eligible(r, exclude, now, geo) && ledger.tryAcquire(r.name(), r.capacity())) {
                     return r;
                 }
             }
@@ -247,7 +330,7 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
             for (int j = 0; j < n; j++) {
                 int i = (offset + j) % n;
                 Model.Resource r = g.resources.get(i);
-                if (skip[i] || !eligible(r, exclude, now) || r.capacity() == 0) {
+                if (skip[i] || !eligible(r, exclude, now, geo) || r.capacity() == 0) {
                     continue;
                 }
                 int used = ledger.inUse(r.name());

@@ -149,6 +149,80 @@ class ServiceSelectionTest {
         assertTrue(policy.snapshot().isEmpty(), "admission leaked: " + policy.snapshot());
     }
 
+    private static Map<String, Model.ConfigEntry> twoSites() {
+        Map<String, Model.ConfigEntry> cfg = platform();
+        cfg.remove(Model.RESOURCE_PID + "~mcp");
+        put(cfg, entry(Model.GROUP_PID, "default", Map.of("geo", "east")));
+        put(cfg, entry(Model.GROUP_PID, "asr", Map.of("geo", "west", "capabilities", "asr, tts")));
+        put(cfg, entry(Model.RESOURCE_PID, "east1", Map.of("lrg", "default", "uri", "sip:10.0.1.1")));
+        put(cfg, entry(Model.RESOURCE_PID, "east2", Map.of("lrg", "default", "uri", "sip:10.0.1.2")));
+        put(cfg, entry(Model.RESOURCE_PID, "west1", Map.of("lrg", "asr", "uri", "sip:10.0.2.1")));
+        put(cfg, entry(Model.RESOURCE_PID, "north1", Map.of("lrg", "asr", "uri", "sip:10.0.3.1", "geo", "north")));
+        return cfg;
+    }
+
+    private String resourceOf(RoutingEngine e, CallRequest c) {
+        RouteResult r = e.route(c);
+        if (r instanceof RouteResult.Target t) {
+            policy.release(t.selection().policyKeys());
+            ledger.release(t.resource());
+            return t.resource();
+        }
+        return "reject " + ((RouteResult.Rejection) r).code();
+    }
+
+    @Test
+    void geoLocationIsPreferredAndEnforcedWhenStrict() {
+        RoutingEngine e = engine(twoSites(), "");
+        for (int i = 0; i < 20; i++) {
+            assertEquals("west1", resourceOf(e, call("sip:5551234@rm", "5551234", Map.of("x-genesys-geo-location", "west"))));
+            assertEquals("north1", resourceOf(e, call("sip:5551234@rm", "5551234", Map.of("x-genesys-geo-location", "north",
+                    "x-genesys-strict-location", "enforce"))));
+        }
+        // nothing in "south": any location when not strict, 480 when enforced
+        assertTrue(!resourceOf(e, call("sip:5551234@rm", "5551234", Map.of("x-genesys-geo-location", "south"))).startsWith("reject"));
+        assertEquals("reject 480", resourceOf(e, call("sip:5551234@rm", "5551234",
+                Map.of("x-genesys-geo-location", "south", "x-genesys-strict-location", "enforce"))));
+        assertTrue(policy.snapshot().isEmpty());
+    }
+
+    @Test
+    void resourceRequirementPicksAGroupWithTheCapabilities() {
+        RoutingEngine e = engine(twoSites(), "");
+        for (int i = 0; i < 20; i++) {
+            String r = resourceOf(e, call("sip:5551234@rm;gvp.rm.resource-req=asr", "5551234", Map.of()));
+            assertTrue(r.equals("west1") || r.equals("north1"), r);
+        }
+        assertEquals("reject 503", resourceOf(e, call("sip:5551234@rm;gvp.rm.resource-req=fax", "5551234", Map.of())));
+    }
+
+    @Test
+    void legsOfOneConferenceShareTheirMediaServer() {
+        Map<String, Model.ConfigEntry> cfg = twoSites();
+        RoutingEngine e = engine(cfg, "");
+        org.openrm.api.internal.InMemorySessionStore store = new org.openrm.api.internal.InMemorySessionStore(ledger, policy);
+        e.sessions = store;
+        String host = null;
+        for (int leg = 0; leg < 10; leg++) {
+            RouteResult.Target t = (RouteResult.Target) e.route(call("sip:7000@rm", "7000", Map.of()));
+            assertEquals("7000", t.selection().conference());
+            if (host == null) {
+                host = t.resource();
+            }
+            assertEquals(host, t.resource(), "leg " + leg);
+            assertTrue(t.requestUri().startsWith("sip:conf=7000@"), t.requestUri());
+            org.openrm.api.Session s = new org.openrm.api.Session("id" + leg, "call" + leg, "tag", "f", "t", "7000", 0);
+            s.selection(t.selection());
+            assertTrue(store.open(s, t.resource(), t.group()));
+        }
+        // another conference may land elsewhere; all legs of 7000 ended: the ports and counts come back
+        for (org.openrm.api.Session s : List.copyOf(store.sessions())) {
+            store.end(s, org.openrm.api.EndReason.CALLER_BYE, 0);
+        }
+        assertTrue(policy.snapshot().isEmpty());
+        assertTrue(ledger.snapshot().values().stream().allMatch(v -> v == 0));
+    }
+
     @Test
     void configurationsThatCannotWorkAreRejectedNamingPidAndKey() {
         Map<String, Model.ConfigEntry> cycle = platform();
