@@ -30,6 +30,18 @@ public interface CallRouter {
         return false;
     }
 
+    /**
+     * Binds (or refreshes, or with {@code expiresS} 0 removes) a media server that REGISTERed itself.
+     *
+     * @param contactUri its Contact URI (transport parameter kept)
+     * @param group      the resource group to join; null for the configured default
+     * @param capacity   ports, or a negative number for the configured default
+     * @return the resource name it is known by, or null if the group does not exist
+     */
+    default String register(String contactUri, String group, int capacity, int expiresS) {
+        return null;
+    }
+
     /** Takes a resource out of selection for {@code millis} (503 with Retry-After, or a transport failure). */
     void quarantine(String resource, long millis, String why);
 }

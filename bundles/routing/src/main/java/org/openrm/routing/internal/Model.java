@@ -283,7 +283,7 @@ final class Model {
             if (maxAttempts < 1) {
                 throw new ConfigException(e.pid(), "max.attempts", "must be at least 1, is " + maxAttempts);
             }
-            List<Resource> rs = members.getOrDefault(e.name(), List.of());
+            List<Resource> rs = new ArrayList<>(members.getOrDefault(e.name(), List.of()));
             rs.sort(Comparator.comparing(Resource::name));
             Set<String> services = new TreeSet<>(e.list("services"));
             for (String sv : services) {

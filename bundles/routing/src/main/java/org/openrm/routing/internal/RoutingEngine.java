@@ -62,6 +62,15 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
         @AttributeDefinition(description = "Response code when X-Genesys-strict-location: enforce finds no media "
                 + "server in the requested location")
         int geo_reject_code() default 480;
+
+        @AttributeDefinition(description = "Resource group a REGISTERing media server joins when its Contact has no lrg parameter")
+        String registrar_default_lrg() default "default";
+
+        @AttributeDefinition(description = "Ports of a REGISTERed media server whose Contact has no capacity parameter")
+        int registrar_capacity() default 100;
+
+        @AttributeDefinition(description = "Upper bound on REGISTERed media servers")
+        int registrar_max_bindings() default 10000;
     }
 
     static final String GEO_HEADER = "X-Genesys-geo-location";
@@ -79,6 +88,14 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
     private volatile Config config;
     private volatile Model model = Model.empty();
     private final Object reloadLock = new Object();
+    /** Configurations last read, so a REGISTER can rebuild the model without re-reading them. */
+    private Map<String, Model.ConfigEntry> lastEntries = Map.of();
+    /** REGISTERed media servers by resource name. Refreshed by their own REGISTERs, so an update of this
+     *  bundle loses them for at most one registration interval. */
+    private final Map<String, Binding> bindings = new java.util.concurrent.ConcurrentHashMap<>();
+    private final java.util.concurrent.ScheduledExecutorService expiry;
+
+    private record Binding(String uri, String group, int capacity, long expiresAt) { }
 
     @Activate
     public RoutingEngine(@Reference ResourceLedger ledger, @Reference PolicyLedger policy,
@@ -87,7 +104,62 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
         this.policy = policy;
         this.configAdmin = configAdmin;
         this.config = config;
+        this.expiry = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "openrm-routing-registrar");
+            t.setDaemon(true);
+            return t;
+        });
+        expiry.scheduleWithFixedDelay(this::expireBindings, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
         reload();
+    }
+
+    @org.osgi.service.component.annotations.Deactivate
+    void deactivate() {
+        expiry.shutdownNow();
+    }
+
+    void expireBindings() {
+        long now = System.currentTimeMillis();
+        boolean changed = bindings.entrySet().removeIf(e -> {
+            if (e.getValue().expiresAt() <= now) {
+                LOG.info("Registration of media server {} ({}) expired", e.getKey(), e.getValue().uri());
+                return true;
+            }
+            return false;
+        });
+        if (changed) {
+            synchronized (reloadLock) {
+                apply(lastEntries);
+            }
+        }
+    }
+
+    @Override
+    public String register(String contactUri, String group, int capacity, int expiresS) {
+        String g = group == null || group.isEmpty() ? config.registrar_default_lrg() : group;
+        if (model.groups.stream().noneMatch(x -> x.name.equals(g))) {
+            return null;
+        }
+        String name = "reg-" + Model.hostPort(contactUri);
+        synchronized (reloadLock) {
+            if (expiresS <= 0) {
+                if (bindings.remove(name) != null) {
+                    LOG.info("Media server {} unregistered", name);
+                }
+            } else {
+                if (!bindings.containsKey(name) && bindings.size() >= config.registrar_max_bindings()) {
+                    LOG.warn("REGISTER of {} refused: registrar.max.bindings {} reached", contactUri, config.registrar_max_bindings());
+                    return null;
+                }
+                Binding old = bindings.put(name, new Binding(contactUri, g,
+                        capacity >= 0 ? capacity : config.registrar_capacity(), System.currentTimeMillis() + expiresS * 1000L));
+                if (old == null) {
+                    LOG.info("Media server {} registered at {} in group {} for {} s", name, contactUri, g, expiresS);
+                }
+            }
+            apply(lastEntries);
+        }
+        return name;
     }
 
     @Modified
@@ -132,8 +204,16 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
         }
     }
 
-    /** Applies configurations (visible for tests). */
+    /** Applies configurations (visible for tests), with the registered media servers added. */
     void apply(Map<String, Model.ConfigEntry> entries) {
+        lastEntries = entries;
+        if (!bindings.isEmpty()) {
+            entries = new HashMap<>(entries);
+            for (Map.Entry<String, Binding> b : bindings.entrySet()) {
+                entries.put("registered:" + b.getKey(), new Model.ConfigEntry("registered:" + b.getKey(), Model.RESOURCE_PID,
+                        b.getKey(), Map.of("lrg", b.getValue().group(), "uri", b.getValue().uri(), "capacity", b.getValue().capacity())));
+            }
+        }
         if (config.embedded_defaults()
                 && entries.values().stream().noneMatch(e -> Model.RESOURCE_PID.equals(e.factoryPid()))) {
             entries = new HashMap<>(entries);

@@ -114,6 +114,14 @@ class RoutingEngineTest {
     }
 
     @Test
+    void aGroupWithoutResourcesIsValidAndRejectsCalls() {
+        RoutingEngine e = new RoutingEngine(ledger, policy, noConfigAdmin(), config(false));
+        e.apply(Map.of("g", group("empty", Map.of())));
+        assertEquals(1, e.model().groups.size());
+        assertEquals(503, ((RouteResult.Rejection) e.route(call)).code());
+    }
+
+    @Test
     void disabledResourcesAreNotPicked() {
         RoutingEngine e = new RoutingEngine(ledger, policy, noConfigAdmin(), config(false));
         e.apply(Map.of("g", group("default", Map.of()),

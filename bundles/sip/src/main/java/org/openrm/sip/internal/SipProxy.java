@@ -382,7 +382,7 @@ public class SipProxy implements SipListener {
             return;
         }
         if (Request.REGISTER.equals(method) && toUs) {
-            replyStateless(req, Response.NOT_IMPLEMENTED, null, 0);
+            onRegister(req);
             return;
         }
         onRouted(ev, req);
@@ -432,6 +432,54 @@ public class SipProxy implements SipListener {
         InviteContext ctx = new InviteContext(st, req, cr, s, topBranch(req), t.maxAttempts());
         pending.put(ctx.branchKey, ctx);
         forward(ctx, t);
+    }
+
+    /**
+     * A media server joins a resource group: {@code Contact: <sip:host:port;lrg=<group>;capacity=<n>>;expires=<s>}.
+     * Only trusted peers get here (others had 403). Answered statelessly: a retransmission re-registers.
+     */
+    private void onRegister(Request req) throws Exception {
+        CallRouter r = router;
+        if (r == null) {
+            replyStateless(req, Response.SERVICE_UNAVAILABLE, "Routing Unavailable", config.overload_retry_after_s());
+            return;
+        }
+        javax.sip.header.ContactHeader contact = (javax.sip.header.ContactHeader) req.getHeader(javax.sip.header.ContactHeader.NAME);
+        if (contact == null || !(contact.getAddress().getURI() instanceof SipURI cu)) {
+            replyStateless(req, Response.BAD_REQUEST, "Contact With A SIP URI Required", 0);
+            return;
+        }
+        javax.sip.header.ExpiresHeader eh = (javax.sip.header.ExpiresHeader) req.getHeader(javax.sip.header.ExpiresHeader.NAME);
+        int expires = contact.getExpires() >= 0 ? contact.getExpires() : eh != null ? eh.getExpires() : 3600;
+        String lrg = cu.getParameter("lrg");
+        if (lrg == null && req.getRequestURI() instanceof SipURI ru) {
+            lrg = ru.getParameter("lrg");
+        }
+        int capacity = -1;
+        String cap = cu.getParameter("capacity");
+        if (cap != null) {
+            try {
+                capacity = Integer.parseInt(cap);
+            } catch (NumberFormatException e) {
+                replyStateless(req, Response.BAD_REQUEST, "Bad capacity Parameter", 0);
+                return;
+            }
+        }
+        String uri = (cu.isSecure() ? "sips:" : "sip:") + cu.getHost() + ":" + (cu.getPort() > 0 ? cu.getPort() : 5060)
+                + (cu.getTransportParam() == null ? "" : ";transport=" + cu.getTransportParam());
+        String name = r.register(uri, lrg, capacity, expires);
+        if (name == null) {
+            replyStateless(req, Response.NOT_FOUND, "Resource Group Not Found", 0);
+            return;
+        }
+        Response ok = mf.createResponse(Response.OK, req);
+        if (expires > 0) {
+            javax.sip.header.ContactHeader bound = hf.createContactHeader(af.createAddress(af.createURI(uri)));
+            bound.setExpires(expires);
+            ok.addHeader(bound);
+        }
+        tagTo(ok);
+        provider.sendResponse(ok);
     }
 
     /**

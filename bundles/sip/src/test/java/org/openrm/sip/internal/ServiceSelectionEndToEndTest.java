@@ -68,6 +68,47 @@ class ServiceSelectionEndToEndTest {
     }
 
     @Test
+    void registeredMediaServerTakesCallsUntilItsBindingExpires() throws Exception {
+        int p = Sipp.freePort(), mcp = Sipp.freePort(), c = Sipp.freePort();
+        Map<String, Map<String, Object>> cfg = new HashMap<>();
+        cfg.put("org.openrm.lrg~default", Map.of());
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, cfg, Map.of(), Map.of("embedded.defaults", "false"));
+             Sipp media = Sipp.uas("mcp-registered", "uas.xml", mcp, "u1");
+             RawSip registrar = new RawSip()) {
+            registrar.send(RawSip.request("INVITE", "sip:5551234@127.0.0.1:" + p, registrar.port(), 70, ""), p);
+            registrar.expect("503"); // nothing registered yet
+            registrar.send(RawSip.request("REGISTER", "sip:127.0.0.1:" + p, registrar.port(), 70,
+                    "Contact: <sip:127.0.0.1:" + mcp + ";lrg=default;capacity=50>;expires=3\n").replace(
+                    "Contact: <sip:test@127.0.0.1:" + registrar.port() + ">\n", ""), p);
+            String ok = registrar.expect("200 OK");
+            assertTrue(ok.contains("expires=3"), ok);
+            Sipp uac = Sipp.uac("sipserver", c, p, "u1", 20, 20, 100);
+            assertEquals(0, uac.await(30), uac.errors() + media.errors());
+            Thread.sleep(4_500); // the binding lapses after 3 s
+            registrar.send(RawSip.request("INVITE", "sip:5551234@127.0.0.1:" + p, registrar.port(), 70, ""), p);
+            registrar.expect("503");
+            ProxyBehaviourTest.awaitIdle(rm);
+            // a REGISTER for a group that does not exist is refused
+            registrar.send(RawSip.request("REGISTER", "sip:127.0.0.1:" + p, registrar.port(), 70,
+                    "Contact: <sip:127.0.0.1:" + mcp + ";lrg=nowhere>;expires=60\n").replace(
+                    "Contact: <sip:test@127.0.0.1:" + registrar.port() + ">\n", ""), p);
+            registrar.expect("404");
+        }
+    }
+
+    @Test
+    void registerFromAnUntrustedAddressGets403() throws Exception {
+        int p = Sipp.freePort();
+        Map<String, Map<String, Object>> cfg = new HashMap<>();
+        cfg.put("org.openrm.lrg~default", Map.of());
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, cfg, Map.of("trusted.peers", "10.0.0.0/8"));
+             RawSip registrar = new RawSip()) {
+            registrar.send(RawSip.request("REGISTER", "sip:127.0.0.1:" + p, registrar.port(), 70, ""), p);
+            registrar.expect("403");
+        }
+    }
+
+    @Test
     void tenantAtItsLimitGetsTheConfiguredRejection() throws Exception {
         int p = Sipp.freePort();
         try (ProxyUnderTest rm = new ProxyUnderTest(p, platform(Sipp.freePort(), 0), Map.of());
