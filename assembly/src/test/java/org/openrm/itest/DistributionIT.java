@@ -28,6 +28,10 @@ import java.util.concurrent.TimeUnit;
 
 import javax.inject.Inject;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+
+import org.apache.karaf.shell.api.console.SessionFactory;
 import org.junit.Test;
 import org.junit.runner.RunWith;
 import org.openrm.api.ResourceLedger;
@@ -63,6 +67,22 @@ public class DistributionIT {
 
     @Inject
     ResourceLedger ledger;
+
+    @Inject
+    SessionFactory sessionFactory;
+
+    /** Runs a console command as an operator would and returns what it printed. */
+    private String console(String command) throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream ps = new PrintStream(out, true, StandardCharsets.UTF_8);
+        org.apache.karaf.shell.api.console.Session s = sessionFactory.create(System.in, ps, ps);
+        try {
+            s.execute(command);
+        } finally {
+            s.close();
+        }
+        return out.toString(StandardCharsets.UTF_8);
+    }
 
     static int freePort() throws Exception {
         for (int i = 0; i < 50; i++) {
@@ -216,6 +236,21 @@ public class DistributionIT {
         try (InputStream in = new FileInputStream(System.getProperty(jarProperty))) {
             b.update(in);
         }
+    }
+
+    @Test
+    public void consoleShowsResourcesAndRoutes() throws Exception {
+        assertAllActive(30_000);
+        long end = System.currentTimeMillis() + 10_000;
+        String resources = "";
+        while (!resources.contains("mcp1") && System.currentTimeMillis() < end) {
+            resources = console("rm:resources");
+            Thread.sleep(100);
+        }
+        assertTrue(resources, resources.contains("mcp1") && resources.contains("in-service"));
+        String route = console("rm:route 5551234");
+        assertTrue(route, route.contains("Resource:    mcp1"));
+        assertTrue(console("rm:sessions"), console("rm:sessions").contains("live sessions"));
     }
 
     @Test

@@ -17,7 +17,7 @@ import java.util.regex.Pattern;
  * The routing model: resource groups and their resources, built whole from configuration and replaced
  * whole. Immutable except for each group's round-robin cursor.
  */
-final class Model {
+public final class Model {
     static final String RESOURCE_PID = "org.openrm.resource";
     static final String GROUP_PID = "org.openrm.lrg";
     static final String TENANT_PID = "org.openrm.tenant";
@@ -28,12 +28,12 @@ final class Model {
      * A tenant. Calls up to {@code limit} are burst level 1, up to {@code burst2} level 2, up to
      * {@code burst3} level 3; above the highest configured of the three no call is admitted. -1: not set.
      */
-    record Tenant(String name, String parent, int limit, int burst2, int burst3, int rejectCode, String rejectReason) {
-        int hardLimit() {
+    public record Tenant(String name, String parent, int limit, int burst2, int burst3, int rejectCode, String rejectReason) {
+        public int hardLimit() {
             return burst3 >= 0 ? burst3 : burst2 >= 0 ? burst2 : limit;
         }
 
-        int burstLevel(int usage) {
+        public int burstLevel(int usage) {
             if (limit < 0 || usage <= limit) {
                 return 1;
             }
@@ -42,7 +42,7 @@ final class Model {
     }
 
     /** An IVR profile: the application a call runs, and how many calls of it may run at once (-1: no limit). */
-    record Profile(String name, String tenant, String service, String url, Set<String> dids, List<String> prefixes,
+    public record Profile(String name, String tenant, String service, String url, Set<String> dids, List<String> prefixes,
                    int limit, Map<String, String> params) { }
 
     enum Scheme {
@@ -60,13 +60,13 @@ final class Model {
     }
 
     /** A media server; {@code geo} is its own label or its group's, null when neither has one. */
-    record Resource(String name, String group, String uri, int capacity, boolean enabled, String geo) { }
+    public record Resource(String name, String group, String uri, int capacity, boolean enabled, String geo) { }
 
-    static final class Group {
-        final String name;
+    public static final class Group {
+        public final String name;
         final Scheme scheme;
         final int maxAttempts;
-        final List<Resource> resources;
+        public final List<Resource> resources;
         /** Services offered; empty means every service. */
         final Set<String> services;
         /** Capabilities offered (matched against gvp.rm.resource-req). */
@@ -97,10 +97,10 @@ final class Model {
 
     private static final Pattern SIP_URI = Pattern.compile("sips?:([^@;?\\s]+@)?[A-Za-z0-9.\\-\\[\\]:]+(;[^\\s]*)?");
 
-    final List<Group> groups;
-    final Map<String, Resource> resources;
-    final Map<String, Tenant> tenants;
-    final Map<String, Profile> profiles;
+    public final List<Group> groups;
+    public final Map<String, Resource> resources;
+    public final Map<String, Tenant> tenants;
+    public final Map<String, Profile> profiles;
     /** Exact DIDs to profile. */
     final Map<String, Profile> dids;
     /** DID prefixes to profile, longest first. */

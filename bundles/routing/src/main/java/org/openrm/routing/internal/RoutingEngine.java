@@ -450,7 +450,17 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
     }
 
     /** The model in force (for console and tests). */
-    Model model() {
+    public Model model() {
         return model;
+    }
+
+    /** The resource ledger (for the console). */
+    public ResourceLedger ledger() {
+        return ledger;
+    }
+
+    /** The policy ledger (for the console). */
+    public PolicyLedger policy() {
+        return policy;
     }
 }

@@ -92,6 +92,37 @@ class RoutingEngineTest {
         assertEquals(1500, fresh.inUse("big"), 1);
     }
 
+    /** 10,000 selections in a steady state: 600 calls up, each new call replacing a random one. */
+    private Map<String, Integer> steadyState(RoutingEngine e, InMemoryResourceLedger l) {
+        java.util.Random rnd = new java.util.Random(7);
+        java.util.List<String> held = new java.util.ArrayList<>();
+        Map<String, Integer> picks = new HashMap<>();
+        for (int i = 0; i < 10_000; i++) {
+            if (held.size() >= 600) {
+                l.release(held.remove(rnd.nextInt(held.size())));
+            }
+            String r = ((RouteResult.Target) e.route(call)).resource();
+            held.add(r);
+            picks.merge(r, 1, Integer::sum);
+        }
+        return picks;
+    }
+
+    @Test
+    void leastUsedAndLeastPercentDistributeTenThousandSelections() {
+        RoutingEngine used = engine("least-used", 1000, 3000);
+        Map<String, Integer> u = steadyState(used, ledger);
+        assertTrue(Math.abs(u.get("mcp0") - 5000) < 150, "least-used: " + u);
+
+        InMemoryResourceLedger fresh = new InMemoryResourceLedger();
+        RoutingEngine pct = new RoutingEngine(fresh, policy, noConfigAdmin(), config(false));
+        pct.apply(Map.of("g", group("default", Map.of("scheme", "least-percent")),
+                "a", resource("small", Map.of("uri", "sip:10.0.0.1", "capacity", 1000)),
+                "b", resource("big", Map.of("uri", "sip:10.0.0.2", "capacity", 3000))));
+        Map<String, Integer> p = steadyState(pct, fresh);
+        assertTrue(Math.abs(p.get("small") - 2500) < 150, "least-percent: " + p);
+    }
+
     @Test
     void capacityIsRespectedAndExhaustionGives503WithRetryAfter() {
         RoutingEngine e = engine("round-robin", 2, 1);

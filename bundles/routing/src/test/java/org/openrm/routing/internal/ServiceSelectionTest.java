@@ -15,9 +15,9 @@ import org.openrm.api.RouteResult;
 import org.openrm.api.internal.InMemoryPolicyLedger;
 import org.openrm.api.internal.InMemoryResourceLedger;
 
-class ServiceSelectionTest {
-    private final InMemoryResourceLedger ledger = new InMemoryResourceLedger();
-    private final InMemoryPolicyLedger policy = new InMemoryPolicyLedger();
+public class ServiceSelectionTest {
+    final InMemoryResourceLedger ledger = new InMemoryResourceLedger();
+    final InMemoryPolicyLedger policy = new InMemoryPolicyLedger();
 
     private static Model.ConfigEntry entry(String factory, String name, Map<String, Object> props) {
         return new Model.ConfigEntry(factory + "~" + name, factory, name, props);
@@ -28,7 +28,7 @@ class ServiceSelectionTest {
         cfg.put(e.pid(), e);
     }
 
-    private static Map<String, Model.ConfigEntry> platform() {
+    static Map<String, Model.ConfigEntry> platform() {
         Map<String, Model.ConfigEntry> m = new HashMap<>();
         for (Model.ConfigEntry e : List.of(
                 entry(Model.TENANT_PID, "acme", Map.of("limit", 2, "burst.2", 3, "burst.3", 4,
@@ -48,7 +48,7 @@ class ServiceSelectionTest {
         return m;
     }
 
-    private RoutingEngine engine(Map<String, Model.ConfigEntry> cfg, String defaultProfile) {
+    RoutingEngine engine(Map<String, Model.ConfigEntry> cfg, String defaultProfile) {
         RoutingEngine.Config c = (RoutingEngine.Config) java.lang.reflect.Proxy.newProxyInstance(
                 getClass().getClassLoader(), new Class<?>[] {RoutingEngine.Config.class}, (p, m, a) -> switch (m.getName()) {
                     case "default_profile" -> defaultProfile;
