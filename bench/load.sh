@@ -48,8 +48,8 @@ for i in $(seq 1 60); do
   grep -q "SIP proxy listening" "$rm_home/data/log/karaf.log" 2>/dev/null && break; sleep 1
 done
 cd "$work"
-sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpa" -t "$transport" -nostdin -max_socket 60000 >/dev/null 2>&1 & pids+=($!)
-sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpb" -t "$transport" -nostdin -max_socket 60000 >/dev/null 2>&1 & pids+=($!)
+sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpa" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
+sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpb" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
 sleep 1
 
 printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %s\n' rate calls ok failed fail% p50ms p99ms failing-seconds@last
@@ -60,7 +60,7 @@ for rate in "${rates[@]}"; do
   set +e
   timeout $(( step + 90 )) sipp -sf "$here/sipp/uac.xml" -i 127.0.0.1 -p "$uacport" -t "$transport" -s 5551234 \
     -r "$rate" -m "$calls" -d 1000 -l $(( rate * 20 )) -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 \
-    -max_socket 60000 -timeout $(( step + 60 ))s 127.0.0.1:$sip >/dev/null 2>&1
+    -max_socket 60000 -buff_size 4194304 -timeout $(( step + 60 ))s 127.0.0.1:$sip >/dev/null 2>&1
   set -e
   ok=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="SuccessfulCall(C)") c=i} END{print $c}' stat.csv)
   failed=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="FailedCall(C)") c=i} END{print $c}' stat.csv)

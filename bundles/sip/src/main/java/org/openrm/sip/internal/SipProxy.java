@@ -110,7 +110,7 @@ public class SipProxy implements SipListener {
 
         @AttributeDefinition(description = "A media server that sends no response at all to an INVITE within "
                 + "this time is treated as failed and the call moves to the next one")
-        int invite_timeout_ms() default 2000;
+        int invite_timeout_ms() default 3000;
 
         @AttributeDefinition(description = "A media server that timed out or refused a connection is skipped "
                 + "for this long (0 disables)")

@@ -45,15 +45,17 @@ final class Warmup implements Runnable {
     public void run() {
         long start = System.nanoTime();
         long sink = 0;
+        int i = 0;
         try {
-            for (int i = 0; i < iterations && !stopped; i++) {
+            for (; i < iterations && !stopped; i++) {
                 Request r = mf.createRequest(String.format(INVITE, i, i, i));
                 Request copy = (Request) r.clone();
                 copy.removeFirst(ViaHeader.NAME);
                 Response ok = mf.createResponse(Response.OK, r);
                 sink += copy.toString().length() + ok.toString().length() + r.getHeader("Call-ID").hashCode();
             }
-            LOG.info("SIP code paths warmed up in {} ms", (System.nanoTime() - start) / 1_000_000);
+            LOG.info("SIP code paths warmed up with {} messages in {} ms{}", i, (System.nanoTime() - start) / 1_000_000,
+                    stopped ? " (stopped early: the stack stopped)" : "");
         } catch (Exception e) {
             LOG.debug("warm-up stopped: {} ({})", e.toString(), sink);
         }
