@@ -159,7 +159,7 @@ public class SipProxy implements SipListener {
 
     private volatile Config config;
     private volatile Cidr trusted;
-    private ProxyStack stack;
+    private volatile ProxyStack stack;
     private SipProvider provider;
     private ListeningPoint udp;
     private ListeningPoint tcp;
@@ -323,6 +323,12 @@ public class SipProxy implements SipListener {
         }
     }
 
+    /** Received datagrams waiting for a SIP worker thread (0 while the stack restarts). */
+    private int queueDepth() {
+        ProxyStack s = stack;
+        return s == null ? 0 : s.queueDepth();
+    }
+
     /** The UDP/TCP port actually bound (for tests). */
     int port() {
         return udp.getPort();
@@ -391,7 +397,7 @@ public class SipProxy implements SipListener {
     private void onInitialInvite(RequestEvent ev, Request req) throws Exception {
         stats.invites.incrementAndGet();
         Config c = config;
-        if (pending.size() >= c.overload_max_pending() || stack.queueDepth() >= c.overload_max_queue()) {
+        if (pending.size() >= c.overload_max_pending() || queueDepth() >= c.overload_max_queue()) {
             stats.overloadRejects.incrementAndGet();
             replyStateless(req, Response.SERVICE_UNAVAILABLE, "Overloaded", c.overload_retry_after_s());
             return;
@@ -584,7 +590,7 @@ public class SipProxy implements SipListener {
             }
             // The answer may be sitting in openrm's own receive queue: while openrm is saturated, a silent
             // media server is not blamed (a few times at most; the transaction's own Timer B still ends it).
-            if (stack != null && stack.queueDepth() >= config.overload_max_queue() / 4 && ctx.noAnswerExtensions < 4) {
+            if (queueDepth() >= config.overload_max_queue() / 4 && ctx.noAnswerExtensions < 4) {
                 ctx.noAnswerExtensions++;
                 ctx.noAnswer = timer.schedule(() -> onNoAnswer(ctx, ct), config.invite_timeout_ms(), TimeUnit.MILLISECONDS);
                 return;
