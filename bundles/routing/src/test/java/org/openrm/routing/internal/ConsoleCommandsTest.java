@@ -40,5 +40,10 @@ class ConsoleCommandsTest {
         assertTrue(resources.contains("mcp") && resources.contains("in-service") && resources.contains("1000"), resources);
         String tenants = capture(CommandsAccess.tenants(e));
         assertTrue(tenants.contains("acme-sales") && tenants.contains("acme"), tenants);
+        // tab completion offers the configured names
+        List<String> profiles = CommandsAccess.complete(e, "profile");
+        assertTrue(profiles.stream().anyMatch(x -> x.trim().equals("welcome")) && profiles.size() == 4, profiles.toString());
+        assertTrue(CommandsAccess.complete(e, "tenant").stream().anyMatch(x -> x.trim().equals("acme-sales")));
+        assertTrue(CommandsAccess.complete(e, "resource").stream().anyMatch(x -> x.trim().equals("mcp")));
     }
 }

@@ -1,7 +1,9 @@
 package org.openrm.routing.internal.command;
 
 import org.apache.karaf.shell.api.action.Action;
+import org.apache.karaf.shell.api.action.Argument;
 import org.apache.karaf.shell.api.action.Command;
+import org.apache.karaf.shell.api.action.Completion;
 import org.apache.karaf.shell.api.action.lifecycle.Reference;
 import org.apache.karaf.shell.api.action.lifecycle.Service;
 import org.apache.karaf.shell.support.table.ShellTable;
@@ -15,6 +17,10 @@ import org.openrm.routing.internal.RoutingEngine;
 public class ResourcesCommand implements Action {
     @Reference
     CallRouter router;
+
+    @Argument(index = 0, name = "name", description = "Show only this media server")
+    @Completion(ResourceCompleter.class)
+    String name;
 
     @Override
     public Object execute() {
@@ -30,6 +36,9 @@ public class ResourcesCommand implements Action {
         t.column("URI");
         for (Model.Group g : e.model().groups) {
             for (Model.Resource r : g.resources) {
+                if (name != null && !name.equals(r.name())) {
+                    continue;
+                }
                 long q = e.ledger().quarantinedUntil(r.name());
                 String state = !r.enabled() ? "disabled" : q > now ? "quarantined " + (q - now) / 1000 + " s" : "in-service";
                 t.addRow().addContent(r.name(), g.name, state, e.ledger().inUse(r.name()), r.capacity(),

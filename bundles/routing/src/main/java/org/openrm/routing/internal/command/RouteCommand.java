@@ -8,6 +8,7 @@ import java.util.Map;
 import org.apache.karaf.shell.api.action.Action;
 import org.apache.karaf.shell.api.action.Argument;
 import org.apache.karaf.shell.api.action.Command;
+import org.apache.karaf.shell.api.action.Completion;
 import org.apache.karaf.shell.api.action.Option;
 import org.apache.karaf.shell.api.action.lifecycle.Reference;
 import org.apache.karaf.shell.api.action.lifecycle.Service;
@@ -34,6 +35,10 @@ public class RouteCommand implements Action {
     @Option(name = "--ruri-params", description = "Request-URI parameters, e.g. 'gvp-tenant-id=welcome'")
     String ruriParams;
 
+    @Option(name = "--profile", description = "Name the IVR profile as a gvp-tenant-id Request-URI parameter would")
+    @Completion(ProfileCompleter.class)
+    String profile;
+
     @Override
     public Object execute() {
         Map<String, String> h = new HashMap<>();
@@ -47,7 +52,8 @@ public class RouteCommand implements Action {
                 h.put(x.substring(0, colon).trim().toLowerCase(Locale.ROOT), x.substring(colon + 1).trim());
             }
         }
-        String ruri = "sip:" + number + "@openrm" + (ruriParams == null || ruriParams.isEmpty() ? "" : ";" + ruriParams);
+        String ruri = "sip:" + number + "@openrm" + (ruriParams == null || ruriParams.isEmpty() ? "" : ";" + ruriParams)
+                + (profile == null || profile.isEmpty() ? "" : ";gvp-tenant-id=" + profile);
         CallRequest call = new CallRequest("rm-route-" + System.nanoTime(), ruri, number, "sip:console@openrm", ruri, h, "console");
         RouteResult r = router.route(call);
         if (r instanceof RouteResult.Target t) {

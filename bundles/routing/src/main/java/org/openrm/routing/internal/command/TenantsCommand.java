@@ -1,7 +1,9 @@
 package org.openrm.routing.internal.command;
 
 import org.apache.karaf.shell.api.action.Action;
+import org.apache.karaf.shell.api.action.Argument;
 import org.apache.karaf.shell.api.action.Command;
+import org.apache.karaf.shell.api.action.Completion;
 import org.apache.karaf.shell.api.action.lifecycle.Reference;
 import org.apache.karaf.shell.api.action.lifecycle.Service;
 import org.apache.karaf.shell.support.table.ShellTable;
@@ -16,6 +18,10 @@ public class TenantsCommand implements Action {
     @Reference
     CallRouter router;
 
+    @Argument(index = 0, name = "name", description = "Show only this tenant")
+    @Completion(TenantCompleter.class)
+    String name;
+
     @Override
     public Object execute() {
         RoutingEngine e = Commands.engine(router);
@@ -28,6 +34,9 @@ public class TenantsCommand implements Action {
         t.column("Burst 3").alignRight();
         t.column("Level").alignRight();
         for (Model.Tenant x : e.model().tenants.values()) {
+            if (name != null && !name.equals(x.name())) {
+                continue;
+            }
             int usage = e.policy().count("tenant:" + x.name());
             t.addRow().addContent(x.name(), x.parent() == null ? "" : x.parent(), usage, limit(x.limit()),
                     limit(x.burst2()), limit(x.burst3()), usage == 0 ? 0 : x.burstLevel(usage));

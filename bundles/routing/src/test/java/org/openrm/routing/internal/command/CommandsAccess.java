@@ -17,6 +17,37 @@ public final class CommandsAccess {
         return c::execute;
     }
 
+    /** What tab completion offers for an empty word: kind is profile, tenant or resource. */
+    public static java.util.List<String> complete(RoutingEngine e, String kind) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        org.apache.karaf.shell.api.console.CommandLine line = (org.apache.karaf.shell.api.console.CommandLine)
+                java.lang.reflect.Proxy.newProxyInstance(CommandsAccess.class.getClassLoader(),
+                        new Class<?>[] {org.apache.karaf.shell.api.console.CommandLine.class}, (p, m, a) -> switch (m.getName()) {
+                            case "getCursorArgument", "getBuffer" -> "";
+                            case "getArgumentPosition", "getBufferPosition", "getCursorArgumentIndex" -> 0;
+                            case "getArguments" -> new String[0];
+                            default -> null;
+                        });
+        switch (kind) {
+            case "profile" -> {
+                ProfileCompleter c = new ProfileCompleter();
+                c.router = e;
+                c.complete(null, line, out);
+            }
+            case "tenant" -> {
+                TenantCompleter c = new TenantCompleter();
+                c.router = e;
+                c.complete(null, line, out);
+            }
+            default -> {
+                ResourceCompleter c = new ResourceCompleter();
+                c.router = e;
+                c.complete(null, line, out);
+            }
+        }
+        return out;
+    }
+
     public static Callable<Object> resources(RoutingEngine e) {
         ResourcesCommand c = new ResourcesCommand();
         c.router = e;
