@@ -13,6 +13,7 @@ import java.util.Set;
 import org.openrm.api.CallRequest;
 import org.openrm.api.CallRouter;
 import org.openrm.api.PolicyLedger;
+import org.openrm.api.Registrations;
 import org.openrm.api.ResourceLedger;
 import org.openrm.api.RouteResult;
 import org.openrm.api.Selection;
@@ -90,18 +91,16 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
     private final Object reloadLock = new Object();
     /** Configurations last read, so a REGISTER can rebuild the model without re-reading them. */
     private Map<String, Model.ConfigEntry> lastEntries = Map.of();
-    /** REGISTERed media servers by resource name. Refreshed by their own REGISTERs, so an update of this
-     *  bundle loses them for at most one registration interval. */
-    private final Map<String, Binding> bindings = new java.util.concurrent.ConcurrentHashMap<>();
+    /** REGISTERed media servers by resource name, kept in the api bundle across updates of this one. */
+    private final Registrations bindings;
     private final java.util.concurrent.ScheduledExecutorService expiry;
-
-    private record Binding(String uri, String group, int capacity, long expiresAt) { }
 
     @Activate
     public RoutingEngine(@Reference ResourceLedger ledger, @Reference PolicyLedger policy,
-                         @Reference ConfigurationAdmin configAdmin, Config config) {
+                         @Reference Registrations bindings, @Reference ConfigurationAdmin configAdmin, Config config) {
         this.ledger = ledger;
         this.policy = policy;
+        this.bindings = bindings;
         this.configAdmin = configAdmin;
         this.config = config;
         this.expiry = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
@@ -119,15 +118,9 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
     }
 
     void expireBindings() {
-        long now = System.currentTimeMillis();
-        boolean changed = bindings.entrySet().removeIf(e -> {
-            if (e.getValue().expiresAt() <= now) {
-                LOG.info("Registration of media server {} ({}) expired", e.getKey(), e.getValue().uri());
-                return true;
-            }
-            return false;
-        });
-        if (changed) {
+        Map<String, Registrations.Binding> gone = bindings.expire(System.currentTimeMillis());
+        gone.forEach((k, v) -> LOG.info("Registration of media server {} ({}) expired", k, v.uri()));
+        if (!gone.isEmpty()) {
             synchronized (reloadLock) {
                 apply(lastEntries);
             }
@@ -147,11 +140,12 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
                     LOG.info("Media server {} unregistered", name);
                 }
             } else {
-                if (!bindings.containsKey(name) && bindings.size() >= config.registrar_max_bindings()) {
+                Map<String, Registrations.Binding> all = bindings.all();
+                if (!all.containsKey(name) && all.size() >= config.registrar_max_bindings()) {
                     LOG.warn("REGISTER of {} refused: registrar.max.bindings {} reached", contactUri, config.registrar_max_bindings());
                     return null;
                 }
-                Binding old = bindings.put(name, new Binding(contactUri, g,
+                Registrations.Binding old = bindings.put(name, new Registrations.Binding(contactUri, g,
                         capacity >= 0 ? capacity : config.registrar_capacity(), System.currentTimeMillis() + expiresS * 1000L));
                 if (old == null) {
                     LOG.info("Media server {} registered at {} in group {} for {} s", name, contactUri, g, expiresS);
@@ -207,9 +201,10 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
     /** Applies configurations (visible for tests), with the registered media servers added. */
     void apply(Map<String, Model.ConfigEntry> entries) {
         lastEntries = entries;
-        if (!bindings.isEmpty()) {
+        Map<String, Registrations.Binding> registered = bindings.all();
+        if (!registered.isEmpty()) {
             entries = new HashMap<>(entries);
-            for (Map.Entry<String, Binding> b : bindings.entrySet()) {
+            for (Map.Entry<String, Registrations.Binding> b : registered.entrySet()) {
                 entries.put("registered:" + b.getKey(), new Model.ConfigEntry("registered:" + b.getKey(), Model.RESOURCE_PID,
                         b.getKey(), Map.of("lrg", b.getValue().group(), "uri", b.getValue().uri(), "capacity", b.getValue().capacity())));
             }

@@ -55,7 +55,7 @@ public class ServiceSelectionTest {
                     case "embedded_defaults" -> false;
                     default -> m.getDefaultValue();
                 });
-        RoutingEngine e = new RoutingEngine(ledger, policy, RoutingEngineTest.noConfigAdmin(), c);
+        RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryRegistrations(), RoutingEngineTest.noConfigAdmin(), c);
         e.apply(cfg);
         return e;
     }

@@ -44,7 +44,7 @@ final class ProxyUnderTest implements AutoCloseable {
                 ended.computeIfAbsent(reason, r -> new AtomicInteger()).incrementAndGet();
             }
         });
-        routing = new RoutingEngine(ledger, policy, TestConfigs.configAdmin(configs),
+        routing = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryRegistrations(), TestConfigs.configAdmin(configs),
                 TestConfigs.of(RoutingEngine.Config.class, routingConfig));
         Map<String, Object> s = new java.util.HashMap<>(sip);
         s.put("listen.port", port);
