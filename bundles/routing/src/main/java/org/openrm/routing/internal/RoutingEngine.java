@@ -81,7 +81,7 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
     /** Live sessions, to find the media server hosting a conference; optional. */
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
-    volatile SessionStore sessions;
+    public volatile SessionStore sessions;
 
     private final ResourceLedger ledger;
     private final PolicyLedger policy;

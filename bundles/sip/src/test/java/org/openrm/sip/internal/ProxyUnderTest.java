@@ -46,6 +46,7 @@ final class ProxyUnderTest implements AutoCloseable {
         });
         routing = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryRegistrations(), TestConfigs.configAdmin(configs),
                 TestConfigs.of(RoutingEngine.Config.class, routingConfig));
+        routing.sessions = store;
         Map<String, Object> s = new java.util.HashMap<>(sip);
         s.put("listen.port", port);
         proxy = new SipProxy(store, ledger, policy, TestConfigs.of(SipProxy.Config.class, s));

@@ -109,6 +109,53 @@ class ServiceSelectionEndToEndTest {
     }
 
     @Test
+    void strictGeoLocationKeepsCallsInTheirLocation() throws Exception {
+        int p = Sipp.freePort(), east = Sipp.freePort(), west = Sipp.freePort(), c = Sipp.freePort();
+        Map<String, Map<String, Object>> cfg = platform(east, 1000);
+        cfg.put("org.openrm.lrg~default", Map.of("services", "voicexml", "geo", "east"));
+        cfg.put("org.openrm.resource~mcp", Map.of("uri", "sip:127.0.0.1:" + east, "capacity", 500));
+        cfg.put("org.openrm.resource~mcp-west", Map.of("uri", "sip:127.0.0.1:" + west, "capacity", 500, "geo", "west"));
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, cfg, Map.of());
+             Sipp mcpEast = Sipp.uas("mcp-east", "uas-vxml.xml", east, "u1");
+             Sipp mcpWest = Sipp.uas("mcp-west", "uas-vxml.xml", west, "u1");
+             RawSip ua = new RawSip()) {
+            Thread.sleep(300);
+            Sipp uac = Sipp.start("sipserver-geo", "-sf", Sipp.SCENARIOS.resolve("uac-geo.xml").toString(), "-key", "geo", "west",
+                    "-i", "127.0.0.1", "-p", Integer.toString(c), "-s", "5551234", "-m", "30", "-r", "30", "-d", "100",
+                    "127.0.0.1:" + p);
+            assertEquals(0, uac.await(60), uac.errors());
+            assertEquals(30, rm.started("mcp-west"), "calls per media server: " + rm.started);
+            assertEquals(0, rm.started("mcp"));
+            ua.send(RawSip.request("INVITE", "sip:5551234@127.0.0.1:" + p, ua.port(), 70,
+                    "X-Genesys-geo-location: south\nX-Genesys-strict-location: enforce\n"), p);
+            ua.expect("480");
+            ProxyBehaviourTest.awaitIdle(rm);
+        }
+    }
+
+    @Test
+    void legsOfOneConferenceMeetOnOneMediaServer() throws Exception {
+        int p = Sipp.freePort(), a = Sipp.freePort(), b = Sipp.freePort(), c = Sipp.freePort();
+        Map<String, Map<String, Object>> cfg = new HashMap<>();
+        cfg.put("org.openrm.profile~bridge", Map.of("service", "conference", "dids", "7000"));
+        cfg.put("org.openrm.lrg~default", Map.of());
+        cfg.put("org.openrm.resource~mcp-a", Map.of("uri", "sip:127.0.0.1:" + a, "capacity", 500));
+        cfg.put("org.openrm.resource~mcp-b", Map.of("uri", "sip:127.0.0.1:" + b, "capacity", 500));
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, cfg, Map.of());
+             Sipp mcpA = Sipp.uas("mcp-a", "uas.xml", a, "u1");
+             Sipp mcpB = Sipp.uas("mcp-b", "uas.xml", b, "u1")) {
+            Thread.sleep(300);
+            // 20 legs of conference 7000, held 3 s so they overlap: round-robin alone would split them
+            Sipp uac = Sipp.start("sipserver-conf", "-sf", Sipp.SCENARIOS.resolve("uac.xml").toString(),
+                    "-i", "127.0.0.1", "-p", Integer.toString(c), "-s", "7000", "-m", "20", "-r", "20", "-d", "3000",
+                    "127.0.0.1:" + p);
+            assertEquals(0, uac.await(60), uac.errors());
+            assertTrue(rm.started("mcp-a") == 20 || rm.started("mcp-b") == 20, "legs per media server: " + rm.started);
+            ProxyBehaviourTest.awaitIdle(rm);
+        }
+    }
+
+    @Test
     void tenantAtItsLimitGetsTheConfiguredRejection() throws Exception {
         int p = Sipp.freePort();
         try (ProxyUnderTest rm = new ProxyUnderTest(p, platform(Sipp.freePort(), 0), Map.of());
