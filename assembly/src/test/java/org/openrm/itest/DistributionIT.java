@@ -84,11 +84,14 @@ public class DistributionIT {
         return out.toString(StandardCharsets.UTF_8);
     }
 
+    /** A loopback port free for TCP and UDP, below the ephemeral range so no outgoing socket takes it. */
     static int freePort() throws Exception {
-        for (int i = 0; i < 50; i++) {
-            try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-                 DatagramSocket d = new DatagramSocket(s.getLocalPort(), InetAddress.getLoopbackAddress())) {
-                return s.getLocalPort();
+        java.util.Random r = new java.util.Random();
+        for (int i = 0; i < 500; i++) {
+            int p = 20_000 + r.nextInt(12_000);
+            try (ServerSocket s = new ServerSocket(p, 1, InetAddress.getLoopbackAddress());
+                 DatagramSocket d = new DatagramSocket(p, InetAddress.getLoopbackAddress())) {
+                return p;
             } catch (java.io.IOException busy) {
                 // try another
             }

@@ -110,17 +110,19 @@ final class Sipp implements AutoCloseable {
         }
     }
 
-    /** A port free on 127.0.0.1 for both UDP and TCP at the time of the call. */
+    /**
+     * A port free on 127.0.0.1 for both UDP and TCP, taken below the kernel's ephemeral range (32768 and up
+     * on Linux) so that no outgoing socket of a running peer can grab it before the test binds it.
+     */
     static int freePort() throws IOException {
         InetAddress lo = InetAddress.getLoopbackAddress();
-        for (int i = 0; i < 50; i++) {
-            try (ServerSocket s = new ServerSocket(0, 1, lo)) {
-                int p = s.getLocalPort();
-                try (DatagramSocket d = new DatagramSocket(p, lo)) {
-                    return p;
-                } catch (IOException busy) {
-                    // UDP side taken; try another
-                }
+        java.util.concurrent.ThreadLocalRandom r = java.util.concurrent.ThreadLocalRandom.current();
+        for (int i = 0; i < 500; i++) {
+            int p = 20_000 + r.nextInt(12_000);
+            try (ServerSocket s = new ServerSocket(p, 1, lo); DatagramSocket d = new DatagramSocket(p, lo)) {
+                return p;
+            } catch (IOException busy) {
+                // taken: try another
             }
         }
         throw new IOException("no free port on loopback");
