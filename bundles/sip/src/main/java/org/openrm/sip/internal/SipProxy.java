@@ -174,6 +174,8 @@ public class SipProxy implements SipListener {
     /** INVITE branches waiting for a final response, by the caller's top Via branch (CANCEL matches it). */
     private final Map<String, InviteContext> pending = new ConcurrentHashMap<>();
     private final Map<String, SipURI> uriCache = new ConcurrentHashMap<>();
+    /** Branches given up for want of an answer, by branch id, with the time: a late answer is hung up. */
+    private final Map<String, Long> abandoned = new ConcurrentHashMap<>();
     /** Media-server-originated INVITEs relayed to the SIP Server and not yet answered, for CANCEL. */
     private final Map<String, ClientTransaction> relayedInvites = new ConcurrentHashMap<>();
     private final Map<String, Long> untrustedLogged = new ConcurrentHashMap<>();
@@ -601,6 +603,9 @@ public class SipProxy implements SipListener {
         }
         RouteResult.Target t = ctx.target;
         LOG.info("Call {}: no answer from {} within {} ms", ctx.call.callId(), t.resource(), config.invite_timeout_ms());
+        if (abandoned.size() < 10_000) {
+            abandoned.put(ct.getBranchId(), System.currentTimeMillis());
+        }
         quarantineAfterFailure(t.resource(), "no answer to INVITE");
         try {
             ct.terminate();
@@ -841,8 +846,9 @@ public class SipProxy implements SipListener {
         synchronized (ctx) {
             if (ctx.ct != ct) {
                 if (code >= 200 && code < 300) {
-                    LOG.warn("Call {}: 2xx from {} on an abandoned branch, not relayed", ctx.call.callId(),
-                            ct.getRequest().getRequestURI());
+                    LOG.info("Call {}: late 2xx from {} on an abandoned branch: acknowledged and hung up",
+                            ctx.call.callId(), ct.getRequest().getRequestURI());
+                    hangUpAbandoned(resp, transport(ct.getRequest()), ct.getRequest().getRequestURI());
                 }
                 return;
             }
@@ -900,10 +906,46 @@ public class SipProxy implements SipListener {
         finish(ctx, resp, code, ctx.cancelled && code == Response.REQUEST_TERMINATED ? EndReason.CANCEL : EndReason.FAILED);
     }
 
+    /**
+     * A media server answered 2xx after openrm gave its branch up (no answer in time, call moved on): the
+     * media server holds a call nobody will use, so openrm acknowledges it and sends BYE (RFC 3261 16.7
+     * leaves a proxy no other way to free it).
+     */
+    private void hangUpAbandoned(Response resp, String transport, URI fallback) {
+        try {
+            javax.sip.header.ContactHeader contact = (javax.sip.header.ContactHeader) resp.getHeader(javax.sip.header.ContactHeader.NAME);
+            URI target = contact != null ? contact.getAddress().getURI() : fallback;
+            if (target == null) {
+                return;
+            }
+            CallIdHeader callId = (CallIdHeader) resp.getHeader(CallIdHeader.NAME);
+            FromHeader from = (FromHeader) resp.getHeader(FromHeader.NAME);
+            ToHeader to = (ToHeader) resp.getHeader(ToHeader.NAME);
+            long seq = ((CSeqHeader) resp.getHeader(CSeqHeader.NAME)).getSeqNumber();
+            Request ack = mf.createRequest(target, Request.ACK, callId, hf.createCSeqHeader(seq, Request.ACK), from, to,
+                    java.util.List.of(hf.createViaHeader(viaHost, viaPort, transport, newBranch())), hf.createMaxForwardsHeader(70));
+            provider.sendRequest(ack);
+            Request bye = mf.createRequest(target, Request.BYE, callId, hf.createCSeqHeader(seq + 1, Request.BYE), from, to,
+                    java.util.List.of(hf.createViaHeader(viaHost, viaPort, transport, newBranch())), hf.createMaxForwardsHeader(70));
+            provider.getNewClientTransaction(bye).sendRequest();
+        } catch (Exception e) {
+            LOG.info("Late 2xx on an abandoned branch not hung up: {}", e.toString());
+        }
+    }
+
     /** A response that matches no client transaction (retransmitted 2xx, or after a bundle update). */
     private void relayStateless(Response resp) throws SipException {
         ViaHeader top = (ViaHeader) resp.getHeader(ViaHeader.NAME);
         if (top == null || !isOwnHost(top.getHost(), top.getPort())) {
+            return;
+        }
+        if (top.getBranch() != null && abandoned.containsKey(top.getBranch())) {
+            // an answer on a branch given up (the call went elsewhere): never relayed to the caller
+            int code = resp.getStatusCode();
+            if (code >= 200 && code < 300) {
+                LOG.info("Call {}: late 2xx on an abandoned branch: acknowledged and hung up", callId(resp));
+                hangUpAbandoned(resp, top.getTransport().toLowerCase(Locale.ROOT), null);
+            }
             return;
         }
         resp.removeFirst(ViaHeader.NAME);
@@ -932,6 +974,9 @@ public class SipProxy implements SipListener {
         ClientTransaction ct = ev.getClientTransaction();
         Object ad = ct == null ? null : ct.getApplicationData();
         if (ad instanceof InviteContext ctx) {
+            if (abandoned.size() < 10_000) {
+                abandoned.put(ct.getBranchId(), System.currentTimeMillis());
+            }
             quarantineAfterFailure(ctx.target.resource(), "INVITE transaction timeout");
             branchFailed(ctx, ct, Response.REQUEST_TIMEOUT, null, "timeout");
         } else if (ad instanceof Relay relay) {
@@ -974,6 +1019,7 @@ public class SipProxy implements SipListener {
             if (untrustedLogged.size() > 10_000) {
                 untrustedLogged.clear();
             }
+            abandoned.values().removeIf(at -> now - at > 64_000);
         } catch (RuntimeException e) {
             LOG.warn("Orphan sweep failed", e);
         }

@@ -88,7 +88,12 @@ class ProxyBehaviourTest {
             int code = Integer.parseInt(fin.substring(8, 11));
             assertTrue(code == 408 || code == 503, fin);
             awaitIdle(rm);
-            assertEquals(1, rm.ended.get(EndReason.FAILED).get());
+            // listeners hear of the end just after the port is released: poll for it
+            long end = System.currentTimeMillis() + 5000;
+            while (rm.ended.get(EndReason.FAILED) == null && System.currentTimeMillis() < end) {
+                Thread.sleep(20);
+            }
+            assertEquals(1, rm.ended.get(EndReason.FAILED).get(), "ended: " + rm.ended);
         }
     }
 
@@ -111,6 +116,27 @@ class ProxyBehaviourTest {
             // the stack retransmits its own INVITE after T1 (500 ms); within 300 ms there is exactly one
             assertNull(media.receive(300), "a second downstream INVITE for retransmissions of one INVITE");
             assertEquals(1, rm.store.size());
+        }
+    }
+
+    @Test
+    void aLateAnswerOnAnAbandonedBranchIsAcknowledgedAndHungUp() throws Exception {
+        int p = Sipp.freePort(), slow = Sipp.freePort(), good = Sipp.freePort(), c = Sipp.freePort();
+        Map<String, Map<String, Object>> cfg = new HashMap<>();
+        cfg.put("org.openrm.lrg~default", Map.of("max.attempts", 2));
+        cfg.put("org.openrm.resource~mcp-a", Map.of("uri", "sip:127.0.0.1:" + slow, "capacity", 10));
+        cfg.put("org.openrm.resource~mcp-b", Map.of("uri", "sip:127.0.0.1:" + good, "capacity", 10));
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, cfg, Map.of("invite.timeout.ms", 500));
+             Sipp late = Sipp.start("mcp-late", "-sf", Sipp.SCENARIOS.resolve("uas-slow.xml").toString(),
+                     "-i", "127.0.0.1", "-p", Integer.toString(slow), "-m", "1");
+             Sipp ok = Sipp.uas("mcp-good", "uas.xml", good, "u1")) {
+            Thread.sleep(300);
+            // the first call goes to mcp-a (round-robin from the first), which answers only after 1.5 s
+            Sipp uac = Sipp.uac("sipserver", c, p, "u1", 1, 1, 500);
+            assertEquals(0, uac.await(30), uac.errors());
+            // the late media server got ACK and BYE for its 200 and completed its scenario
+            assertEquals(0, late.await(20), late.errors());
+            awaitIdle(rm);
         }
     }
 

@@ -60,8 +60,11 @@ final class ProxyUnderTest implements AutoCloseable {
 
     /** True when no session is live and every port count is zero. */
     boolean idle() {
+        int opened = started.values().stream().mapToInt(AtomicInteger::get).sum();
+        int closed = ended.values().stream().mapToInt(AtomicInteger::get).sum();
+        // listeners hear of an end just after the port is released: idle means they have heard too
         return store.size() == 0 && ledger.snapshot().values().stream().allMatch(v -> v == 0)
-                && policy.snapshot().isEmpty();
+                && policy.snapshot().isEmpty() && opened == closed;
     }
 
     @Override
