@@ -130,7 +130,7 @@ class ProxyBehaviourTest {
              Sipp late = Sipp.start("mcp-late", "-sf", Sipp.SCENARIOS.resolve("uas-slow.xml").toString(),
                      "-i", "127.0.0.1", "-p", Integer.toString(slow), "-m", "1");
              Sipp ok = Sipp.uas("mcp-good", "uas.xml", good, "u1")) {
-            Thread.sleep(300);
+            Sipp.awaitBound(slow, good);
             // the first call goes to mcp-a (round-robin from the first), which answers only after 1.5 s
             Sipp uac = Sipp.uac("sipserver", c, p, "u1", 1, 1, 500);
             assertEquals(0, uac.await(30), uac.errors());
@@ -145,7 +145,7 @@ class ProxyBehaviourTest {
         int p = Sipp.freePort(), mcp = Sipp.freePort(), c = Sipp.freePort();
         try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(mcp, 10), Map.of());
              Sipp ringing = Sipp.uas("mcp-ring", "uas-ring.xml", mcp, "u1")) {
-            Thread.sleep(300); // sipp binds within milliseconds; the UAC retransmits anyway
+            Sipp.awaitBound(mcp);
             Sipp uac = Sipp.start("sipserver-cancel", "-sf", Sipp.SCENARIOS.resolve("uac-cancel.xml").toString(),
                     "-i", "127.0.0.1", "-p", Integer.toString(c), "-s", "777", "-m", "20", "-r", "10",
                     "127.0.0.1:" + p);

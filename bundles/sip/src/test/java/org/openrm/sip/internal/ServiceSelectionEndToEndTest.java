@@ -33,7 +33,7 @@ class ServiceSelectionEndToEndTest {
         int p = Sipp.freePort(), mcp = Sipp.freePort(), c = Sipp.freePort();
         try (ProxyUnderTest rm = new ProxyUnderTest(p, platform(mcp, 1000), Map.of());
              Sipp vxml = Sipp.uas("mcp-vxml", "uas-vxml.xml", mcp, "u1")) {
-            Thread.sleep(300); // sipp binds within milliseconds; the UAC retransmits anyway
+            Sipp.awaitBound(mcp);
             Sipp uac = Sipp.uac("sipserver", c, p, "u1", 50, 25, 300); // dials 5551234
             assertEquals(0, uac.await(60), uac.errors() + vxml.errors());
             assertEquals(50, uac.stat("SuccessfulCall(C)"));
@@ -48,7 +48,7 @@ class ServiceSelectionEndToEndTest {
              Sipp media = Sipp.uas("mcp-vxml", "uas-vxml.xml", mcp, "u1");
              Sipp sipServerUas = Sipp.uas("sipserver-uas", "uas.xml", sipServer, "u1");
              RawSip mcpLeg = new RawSip()) {
-            Thread.sleep(300);
+            Sipp.awaitBound(mcp, sipServer);
             Sipp uac = Sipp.uac("sipserver", c, p, "u1", 1, 1, 6000); // one call, held 6 s
             long end = System.currentTimeMillis() + 5000;
             while (rm.store.size() == 0 && System.currentTimeMillis() < end) {
@@ -81,10 +81,17 @@ class ServiceSelectionEndToEndTest {
                     "Contact: <sip:127.0.0.1:" + mcp + ";lrg=default;capacity=50>;expires=3\n").replace(
                     "Contact: <sip:test@127.0.0.1:" + registrar.port() + ">\n", ""), p);
             String ok = registrar.expect("200 OK");
+            long registeredAt = System.currentTimeMillis();
             assertTrue(ok.contains("expires=3"), ok);
+            assertTrue(rm.routing.isMediaServer("127.0.0.1", mcp));
             Sipp uac = Sipp.uac("sipserver", c, p, "u1", 20, 20, 100);
             assertEquals(0, uac.await(30), uac.errors() + media.errors());
-            Thread.sleep(4_500); // the binding lapses after 3 s
+            // the binding lapses 3 s after the REGISTER (polled, at most 10 s); then calls find no media server
+            long end = System.currentTimeMillis() + 10_000;
+            while (rm.routing.isMediaServer("127.0.0.1", mcp) && System.currentTimeMillis() < end) {
+                Thread.sleep(50);
+            }
+            assertTrue(System.currentTimeMillis() - registeredAt >= 2_900, "the binding lapsed early");
             registrar.send(RawSip.request("INVITE", "sip:5551234@127.0.0.1:" + p, registrar.port(), 70, ""), p);
             registrar.expect("503");
             ProxyBehaviourTest.awaitIdle(rm);
@@ -119,7 +126,7 @@ class ServiceSelectionEndToEndTest {
              Sipp mcpEast = Sipp.uas("mcp-east", "uas-vxml.xml", east, "u1");
              Sipp mcpWest = Sipp.uas("mcp-west", "uas-vxml.xml", west, "u1");
              RawSip ua = new RawSip()) {
-            Thread.sleep(300);
+            Sipp.awaitBound(east, west);
             Sipp uac = Sipp.start("sipserver-geo", "-sf", Sipp.SCENARIOS.resolve("uac-geo.xml").toString(), "-key", "geo", "west",
                     "-i", "127.0.0.1", "-p", Integer.toString(c), "-s", "5551234", "-m", "30", "-r", "30", "-d", "100",
                     "127.0.0.1:" + p);
@@ -144,7 +151,7 @@ class ServiceSelectionEndToEndTest {
         try (ProxyUnderTest rm = new ProxyUnderTest(p, cfg, Map.of());
              Sipp mcpA = Sipp.uas("mcp-a", "uas.xml", a, "u1");
              Sipp mcpB = Sipp.uas("mcp-b", "uas.xml", b, "u1")) {
-            Thread.sleep(300);
+            Sipp.awaitBound(a, b);
             // 20 legs of conference 7000, held 3 s so they overlap: round-robin alone would split them
             Sipp uac = Sipp.start("sipserver-conf", "-sf", Sipp.SCENARIOS.resolve("uac.xml").toString(),
                     "-i", "127.0.0.1", "-p", Integer.toString(c), "-s", "7000", "-m", "20", "-r", "20", "-d", "3000",

@@ -110,6 +110,35 @@ final class Sipp implements AutoCloseable {
         }
     }
 
+    /** Waits (at most 10 s) until something has bound {@code port} of loopback: UDP, or TCP for t1. */
+    static void awaitBound(int port, String transport) throws InterruptedException {
+        InetAddress lo = InetAddress.getLoopbackAddress();
+        long end = System.currentTimeMillis() + 10_000;
+        while (System.currentTimeMillis() < end) {
+            if (transport.equals("t1")) {
+                try (java.net.Socket s = new java.net.Socket(lo, port)) {
+                    return;
+                } catch (IOException notYet) {
+                    // not listening yet
+                }
+            } else {
+                try (DatagramSocket d = new DatagramSocket(port, lo)) {
+                    // still free: not bound yet
+                } catch (IOException taken) {
+                    return;
+                }
+            }
+            Thread.sleep(20);
+        }
+        throw new AssertionError("nothing bound port " + port + " within 10 s");
+    }
+
+    static void awaitBound(int... udpPorts) throws InterruptedException {
+        for (int p : udpPorts) {
+            awaitBound(p, "u1");
+        }
+    }
+
     /**
      * A port free on 127.0.0.1 for both UDP and TCP, taken below the kernel's ephemeral range (32768 and up
      * on Linux) so that no outgoing socket of a running peer can grab it before the test binds it.

@@ -52,35 +52,13 @@ class SippEndToEndTest {
         throw new AssertionError("timed out after " + millis + " ms waiting for: " + what);
     }
 
-    /** Waits until sipp has bound {@code port} of loopback (UDP for u1, TCP for t1). */
-    private static void awaitBound(int port, String transport) throws InterruptedException {
-        awaitTrue("sipp bound port " + port, 10_000, () -> {
-            if (transport.equals("t1")) {
-                try (java.net.Socket s = new java.net.Socket(InetAddress.getLoopbackAddress(), port)) {
-                    return true;
-                } catch (java.io.IOException notYet) {
-                    return false;
-                }
-            }
-            try (DatagramSocket d = new DatagramSocket(port, InetAddress.getLoopbackAddress())) {
-                return false;
-            } catch (java.io.IOException taken) {
-                return true;
-            }
-        });
-    }
-
-    private static void awaitBound(int port) throws InterruptedException {
-        awaitBound(port, "u1");
-    }
-
     private void callsFlow(String transport) throws Exception {
         int p = Sipp.freePort(), a = Sipp.freePort(), b = Sipp.freePort(), c = Sipp.freePort();
         try (ProxyUnderTest rm = new ProxyUnderTest(p, twoMediaServers(a, b, transport, 3), Map.of());
              Sipp mcpA = Sipp.uas("mcp-a", "uas.xml", a, transport);
              Sipp mcpB = Sipp.uas("mcp-b", "uas.xml", b, transport)) {
-            awaitBound(a, transport);
-            awaitBound(b, transport);
+            Sipp.awaitBound(a, transport);
+            Sipp.awaitBound(b, transport);
             Sipp uac = Sipp.uac("sipserver", c, p, transport, 300, 60, 500);
             int rc = uac.await(90);
             assertEquals(0, rc, "sipp UAC failed calls: " + uac.errors() + mcpA.errors() + mcpB.errors());
@@ -112,8 +90,7 @@ class SippEndToEndTest {
         try (ProxyUnderTest rm = new ProxyUnderTest(p, twoMediaServers(a, b, "u1", 3), Map.of());
              Sipp busy = Sipp.uas("mcp-busy", "uas-486.xml", a, "u1");
              Sipp good = Sipp.uas("mcp-good", "uas.xml", b, "u1")) {
-            awaitBound(a);
-            awaitBound(b);
+            Sipp.awaitBound(a, b);
             Sipp uac = Sipp.uac("sipserver", c, p, "u1", 100, 50, 200);
             assertEquals(0, uac.await(60), "failed calls: " + uac.errors());
             assertEquals(100, uac.stat("SuccessfulCall(C)"));
@@ -128,8 +105,7 @@ class SippEndToEndTest {
         try (ProxyUnderTest rm = new ProxyUnderTest(p, twoMediaServers(a, b, "u1", 3), Map.of());
              Sipp overloaded = Sipp.uas("mcp-503", "uas-503.xml", a, "u1");
              Sipp good = Sipp.uas("mcp-good", "uas.xml", b, "u1")) {
-            awaitBound(a);
-            awaitBound(b);
+            Sipp.awaitBound(a, b);
             Sipp uac = Sipp.uac("sipserver", c, p, "u1", 60, 20, 200);
             assertEquals(0, uac.await(60), "failed calls: " + uac.errors());
             // the first INVITE to mcp-a got 503 + Retry-After: 60; it is not tried again during the run
@@ -146,8 +122,7 @@ class SippEndToEndTest {
         try (ProxyUnderTest rm = new ProxyUnderTest(p, twoMediaServers(a, b, "u1", 3), sip);
              Sipp victim = Sipp.uas("mcp-victim", "uas.xml", a, "u1");
              Sipp survivor = Sipp.uas("mcp-survivor", "uas.xml", b, "u1")) {
-            awaitBound(a);
-            awaitBound(b);
+            Sipp.awaitBound(a, b);
             Sipp uac = Sipp.uac("sipserver", c, p, "u1", 400, 40, 1000);
             awaitTrue("calls on the victim", 20_000, () -> rm.started("mcp-a") >= 40);
             victim.kill();
