@@ -23,12 +23,14 @@ class RoutingEngineTest {
     private final CallRequest call = new CallRequest("c1", "sip:123@rm", "123", "sip:a@x", "sip:123@rm", Map.of(), "");
 
     static RoutingEngine.Config config(boolean embedded) {
+        return config(Map.of("embedded_defaults", embedded, "retry_after_s", 7));
+    }
+
+    /** The routing configuration with some attributes (by method name) set, the others at their defaults. */
+    static RoutingEngine.Config config(Map<String, Object> values) {
         return (RoutingEngine.Config) Proxy.newProxyInstance(RoutingEngineTest.class.getClassLoader(),
-                new Class<?>[] {RoutingEngine.Config.class}, (p, m, a) -> switch (m.getName()) {
-                    case "embedded_defaults" -> embedded;
-                    case "retry_after_s" -> 7;
-                    default -> m.getDefaultValue();
-                });
+                new Class<?>[] {RoutingEngine.Config.class},
+                (p, m, a) -> values.containsKey(m.getName()) ? values.get(m.getName()) : m.getDefaultValue());
     }
 
     static ConfigurationAdmin noConfigAdmin() {

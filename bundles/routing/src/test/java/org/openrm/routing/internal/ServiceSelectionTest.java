@@ -49,12 +49,7 @@ public class ServiceSelectionTest {
     }
 
     RoutingEngine engine(Map<String, Model.ConfigEntry> cfg, String defaultProfile) {
-        RoutingEngine.Config c = (RoutingEngine.Config) java.lang.reflect.Proxy.newProxyInstance(
-                getClass().getClassLoader(), new Class<?>[] {RoutingEngine.Config.class}, (p, m, a) -> switch (m.getName()) {
-                    case "default_profile" -> defaultProfile;
-                    case "embedded_defaults" -> false;
-                    default -> m.getDefaultValue();
-                });
+        RoutingEngine.Config c = RoutingEngineTest.config(Map.of("default_profile", defaultProfile, "embedded_defaults", false));
         RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryRegistrations(), RoutingEngineTest.noConfigAdmin(), c);
         e.apply(cfg);
         return e;

@@ -1,6 +1,8 @@
 package org.openrm.sip.internal;
 
 import java.lang.reflect.Field;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Properties;
 import java.util.Queue;
 
@@ -44,25 +46,43 @@ final class ProxyStack extends SipStackImpl {
         udpQueue = f;
     }
 
+    /** The UDP receive queues, found once (listening points are made before traffic starts). */
+    private volatile List<Queue<?>> udpQueues;
+
     /** Datagrams received and not yet taken by a worker thread, over all UDP listening points. */
     int queueDepth() {
-        if (udpQueue == null) {
-            return 0;
+        List<Queue<?>> qs = udpQueues;
+        if (qs == null) {
+            qs = findUdpQueues();
+            if (qs.isEmpty()) {
+                return 0;
+            }
+            udpQueues = qs;
         }
         int n = 0;
+        for (Queue<?> q : qs) {
+            n += q.size();
+        }
+        return n;
+    }
+
+    private List<Queue<?>> findUdpQueues() {
+        List<Queue<?>> out = new ArrayList<>();
+        if (udpQueue == null) {
+            return out;
+        }
         for (MessageProcessor mp : getMessageProcessors()) {
             if (mp instanceof UDPMessageProcessor) {
                 try {
-                    Object q = udpQueue.get(mp);
-                    if (q instanceof Queue<?> queue) {
-                        n += queue.size();
+                    if (udpQueue.get(mp) instanceof Queue<?> q) {
+                        out.add(q);
                     }
                 } catch (IllegalAccessException e) {
-                    return 0;
+                    return List.of();
                 }
             }
         }
-        return n;
+        return out;
     }
 
     @Override

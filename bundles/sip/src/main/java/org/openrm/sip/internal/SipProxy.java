@@ -86,7 +86,6 @@ public class SipProxy implements SipListener {
     private static final Logger LOG = LoggerFactory.getLogger(SipProxy.class);
     static final String GVP_HEADER = "X-Genesys-GVP-Session-ID";
     private static final Set<Integer> FAILOVER_CODES = Set.of(408, 480, 486, 500, 503);
-    private static final AtomicLong STACK_SEQ = new AtomicLong();
 
     @ObjectClassDefinition(name = "openrm SIP", description = "SIP listening points and proxy behaviour")
     public @interface Config {
@@ -247,7 +246,7 @@ public class SipProxy implements SipListener {
 
     private synchronized void startStack(Config c) throws Exception {
         Properties p = new Properties();
-        p.setProperty("javax.sip.STACK_NAME", "openrm-sip-" + STACK_SEQ.incrementAndGet());
+        p.setProperty("javax.sip.STACK_NAME", "openrm-sip-" + c.listen_port() + "-" + Long.toHexString(System.nanoTime()));
         p.setProperty("javax.sip.AUTOMATIC_DIALOG_SUPPORT", "off");
         p.setProperty("gov.nist.javax.sip.THREAD_POOL_SIZE", Integer.toString(c.thread_pool_size()));
         p.setProperty("gov.nist.javax.sip.REENTRANT_LISTENER", "true");
@@ -538,6 +537,14 @@ public class SipProxy implements SipListener {
 
     /** Sends the INVITE to {@code t}, whose port the session already holds. */
     private void forward(InviteContext ctx, RouteResult.Target t) {
+        synchronized (ctx) { // the attempt counts whether or not the INVITE gets out
+            ctx.attempts++;
+            ctx.tried.add(t.resource());
+            ctx.target = t;
+            ctx.ct = null;
+            ctx.responded = false;
+            ctx.session.attempts(ctx.attempts);
+        }
         ClientTransaction ct = null;
         try {
             Request out = (Request) ctx.request.clone();
@@ -553,12 +560,10 @@ public class SipProxy implements SipListener {
             ct = provider.getNewClientTransaction(out);
             ct.setApplicationData(ctx);
             synchronized (ctx) {
-                ctx.attempts++;
-                ctx.tried.add(t.resource());
-                ctx.target = t;
+                if (ctx.done) {
+                    return; // CANCEL ended the call while this branch was being built: nothing goes out
+                }
                 ctx.ct = ct;
-                ctx.responded = false;
-                ctx.session.attempts(ctx.attempts);
             }
             ct.sendRequest();
             final ClientTransaction sent = ct;
@@ -574,17 +579,10 @@ public class SipProxy implements SipListener {
         } catch (Exception e) {
             LOG.info("Call {}: cannot send INVITE to {} ({}): {}", ctx.call.callId(), t.resource(), t.uri(), e.toString());
             quarantineAfterFailure(t.resource(), "transport error " + e.getMessage());
-            if (ct == null) {
-                synchronized (ctx) {
-                    ctx.attempts++;
-                    ctx.tried.add(t.resource());
-                    ctx.target = t;
-                    ctx.ct = null;
-                }
-                branchFailed(ctx, null, Response.SERVICE_UNAVAILABLE, null, "transport error");
-            } else {
-                branchFailed(ctx, ct, Response.SERVICE_UNAVAILABLE, null, "transport error");
+            synchronized (ctx) {
+                ct = ctx.ct; // the branch that failed: this one if it was registered, else none
             }
+            branchFailed(ctx, ct, Response.SERVICE_UNAVAILABLE, null, "transport error");
         }
     }
 

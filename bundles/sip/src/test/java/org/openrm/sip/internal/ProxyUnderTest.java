@@ -67,6 +67,18 @@ final class ProxyUnderTest implements AutoCloseable {
                 && policy.snapshot().isEmpty() && opened == closed;
     }
 
+    /** Waits (at most 10 s) until {@link #idle()}; fails naming what is left. */
+    void awaitIdle() throws InterruptedException {
+        long end = System.currentTimeMillis() + 10_000;
+        while (!idle() && System.currentTimeMillis() < end) {
+            Thread.sleep(20);
+        }
+        if (!idle()) {
+            throw new AssertionError("not idle: sessions " + store.size() + ", ports " + ledger.snapshot()
+                    + ", policy " + policy.snapshot() + ", started " + started + ", ended " + ended);
+        }
+    }
+
     @Override
     public void close() {
         proxy.deactivate();

@@ -37,7 +37,7 @@ class ServiceSelectionEndToEndTest {
             Sipp uac = Sipp.uac("sipserver", c, p, "u1", 50, 25, 300); // dials 5551234
             assertEquals(0, uac.await(60), uac.errors() + vxml.errors());
             assertEquals(50, uac.stat("SuccessfulCall(C)"));
-            ProxyBehaviourTest.awaitIdle(rm);
+            rm.awaitIdle();
         }
     }
 
@@ -63,7 +63,7 @@ class ServiceSelectionEndToEndTest {
             assertEquals(1, rm.store.size(), "the leg is not a new session");
             assertEquals(1, rm.ledger.inUse("mcp"), "the leg takes no port");
             assertEquals(0, uac.await(30), uac.errors());
-            ProxyBehaviourTest.awaitIdle(rm);
+            rm.awaitIdle();
         }
     }
 
@@ -94,7 +94,7 @@ class ServiceSelectionEndToEndTest {
             assertTrue(System.currentTimeMillis() - registeredAt >= 2_900, "the binding lapsed early");
             registrar.send(RawSip.request("INVITE", "sip:5551234@127.0.0.1:" + p, registrar.port(), 70, ""), p);
             registrar.expect("503");
-            ProxyBehaviourTest.awaitIdle(rm);
+            rm.awaitIdle();
             // a REGISTER for a group that does not exist is refused
             registrar.send(RawSip.request("REGISTER", "sip:127.0.0.1:" + p, registrar.port(), 70,
                     "Contact: <sip:127.0.0.1:" + mcp + ";lrg=nowhere>;expires=60\n").replace(
@@ -136,7 +136,7 @@ class ServiceSelectionEndToEndTest {
             ua.send(RawSip.request("INVITE", "sip:5551234@127.0.0.1:" + p, ua.port(), 70,
                     "X-Genesys-geo-location: south\nX-Genesys-strict-location: enforce\n"), p);
             ua.expect("480");
-            ProxyBehaviourTest.awaitIdle(rm);
+            rm.awaitIdle();
         }
     }
 
@@ -158,7 +158,7 @@ class ServiceSelectionEndToEndTest {
                     "127.0.0.1:" + p);
             assertEquals(0, uac.await(60), uac.errors());
             assertTrue(rm.started("mcp-a") == 20 || rm.started("mcp-b") == 20, "legs per media server: " + rm.started);
-            ProxyBehaviourTest.awaitIdle(rm);
+            rm.awaitIdle();
         }
     }
 
@@ -171,7 +171,7 @@ class ServiceSelectionEndToEndTest {
             String r = ua.expect("486");
             assertTrue(r.startsWith("SIP/2.0 486 Tenant Busy"), r);
             assertFalse(r.contains("Retry-After"), r);
-            ProxyBehaviourTest.awaitIdle(rm);
+            rm.awaitIdle();
         }
     }
 
@@ -182,7 +182,7 @@ class ServiceSelectionEndToEndTest {
              RawSip ua = new RawSip()) {
             ua.send(RawSip.request("INVITE", "sip:999@127.0.0.1:" + p, ua.port(), 70, ""), p);
             ua.expect("404");
-            ProxyBehaviourTest.awaitIdle(rm);
+            rm.awaitIdle();
         }
     }
 }

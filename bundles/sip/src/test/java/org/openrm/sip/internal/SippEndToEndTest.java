@@ -68,7 +68,7 @@ class SippEndToEndTest {
             assertEquals(300, rm.started("mcp-a") + rm.started("mcp-b"));
             assertTrue(rm.started("mcp-a") >= 140 && rm.started("mcp-b") >= 140,
                     "uneven share: " + rm.started);
-            awaitTrue("every port count back to zero", 10_000, rm::idle);
+            rm.awaitIdle();
             System.out.printf("%s: %d responses matched no transaction%n", transport, rm.proxy.stats.statelessResponses.get());
             assertEquals(300, rm.ended.get(org.openrm.api.EndReason.CALLER_BYE).get());
         }
@@ -95,7 +95,7 @@ class SippEndToEndTest {
             assertEquals(0, uac.await(60), "failed calls: " + uac.errors());
             assertEquals(100, uac.stat("SuccessfulCall(C)"));
             assertTrue(rm.proxy.stats.failovers.get() > 0, "no failover happened");
-            awaitTrue("every port count back to zero", 10_000, rm::idle);
+            rm.awaitIdle();
         }
     }
 
@@ -111,7 +111,7 @@ class SippEndToEndTest {
             // the first INVITE to mcp-a got 503 + Retry-After: 60; it is not tried again during the run
             assertEquals(1, rm.proxy.stats.failovers.get(), "failovers");
             assertTrue(rm.ledger.quarantinedUntil("mcp-a") > System.currentTimeMillis() + 30_000);
-            awaitTrue("every port count back to zero", 10_000, rm::idle);
+            rm.awaitIdle();
         }
     }
 
@@ -136,7 +136,7 @@ class SippEndToEndTest {
             Long last = rm.lastStart.get("mcp-a");
             assertTrue(last == null || last < killedAt + 5_000,
                     "a new call went to the killed media server " + (last - killedAt) + " ms after the kill");
-            awaitTrue("every port count back to zero", 40_000, rm::idle);
+            rm.awaitIdle();
             System.out.printf("kill test: %d calls ok, %d failed (in flight on the killed media server)%n", ok, failed);
         }
     }
