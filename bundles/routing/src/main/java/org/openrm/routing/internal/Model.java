@@ -72,9 +72,12 @@ public final class Model {
         /** Capabilities offered (matched against gvp.rm.resource-req). */
         final Set<String> capabilities;
         final AtomicInteger cursor = new AtomicInteger();
+        /** How the group's media servers are watched (monitor* keys). */
+        public final org.openrm.api.ResourceCatalog.Monitor monitor;
 
         Group(String name, Scheme scheme, int maxAttempts, List<Resource> resources, Set<String> services,
-              Set<String> capabilities) {
+              Set<String> capabilities, org.openrm.api.ResourceCatalog.Monitor monitor) {
+            this.monitor = monitor;
             this.name = name;
             this.scheme = scheme;
             this.maxAttempts = maxAttempts;
@@ -291,10 +294,51 @@ public final class Model {
                     throw new ConfigException(e.pid(), "services", "'" + sv + "' is not one of " + new TreeSet<>(SERVICES));
                 }
             }
-            groups.add(new Group(e.name(), scheme, maxAttempts, rs, services, new TreeSet<>(e.list("capabilities"))));
+            groups.add(new Group(e.name(), scheme, maxAttempts, rs, services, new TreeSet<>(e.list("capabilities")),
+                    monitor(e)));
         }
         return new Model(Collections.unmodifiableList(groups), Collections.unmodifiableMap(resources),
                 Collections.unmodifiableMap(tenants), Collections.unmodifiableMap(profiles));
+    }
+
+    /** The monitor* keys of a resource group, checked. */
+    static org.openrm.api.ResourceCatalog.Monitor monitor(ConfigEntry e) throws ConfigException {
+        org.openrm.api.ResourceCatalog.Monitor d = org.openrm.api.ResourceCatalog.Monitor.DEFAULT;
+        String kind = e.string("monitor", "options").toLowerCase(java.util.Locale.ROOT);
+        if (!kind.equals("options") && !kind.equals("none")) {
+            throw new ConfigException(e.pid(), "monitor", "'" + kind + "' is not options or none");
+        }
+        int interval = e.integer("monitor.interval.ms", (int) d.intervalMs());
+        if (interval < 100) {
+            throw new ConfigException(e.pid(), "monitor.interval.ms", "must be at least 100, is " + interval);
+        }
+        int timeout = e.integer("monitor.timeout.ms", (int) Math.min(d.timeoutMs(), interval));
+        if (timeout < 50 || timeout > interval) {
+            throw new ConfigException(e.pid(), "monitor.timeout.ms", "must be between 50 and monitor.interval.ms ("
+                    + interval + "), is " + timeout);
+        }
+        int down = e.integer("monitor.down.after", d.downAfter());
+        if (down < 1) {
+            throw new ConfigException(e.pid(), "monitor.down.after", "must be at least 1, is " + down);
+        }
+        int up = e.integer("monitor.up.after", d.upAfter());
+        if (up < 1) {
+            throw new ConfigException(e.pid(), "monitor.up.after", "must be at least 1, is " + up);
+        }
+        Set<Integer> codes = new TreeSet<>();
+        for (String c : e.list("monitor.codes")) {
+            int code;
+            try {
+                code = Integer.parseInt(c);
+            } catch (NumberFormatException x) {
+                code = -1;
+            }
+            if (code < 100 || code > 699) {
+                throw new ConfigException(e.pid(), "monitor.codes", "'" + c + "' is not a SIP response code");
+            }
+            codes.add(code);
+        }
+        return new org.openrm.api.ResourceCatalog.Monitor(kind.equals("options"), interval, timeout, down, up, Set.copyOf(codes));
     }
 
     /** One configuration, with typed access that names the PID and key on a bad value. */

@@ -14,7 +14,10 @@ import org.openrm.api.CallRequest;
 import org.openrm.api.CallRouter;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.Registrations;
+import org.openrm.api.ResourceCatalog;
 import org.openrm.api.ResourceLedger;
+import org.openrm.api.ResourceState;
+import org.openrm.api.ResourceStates;
 import org.openrm.api.RouteResult;
 import org.openrm.api.Selection;
 import org.openrm.api.Session;
@@ -42,9 +45,10 @@ import org.slf4j.LoggerFactory;
  * change of an {@code org.openrm.resource-*} or {@code org.openrm.lrg-*} configuration; port counts live in
  * the {@link ResourceLedger} of the api bundle, so an update of this bundle loses nothing.
  */
-@Component(service = {CallRouter.class, ConfigurationListener.class}, configurationPid = "org.openrm.routing")
+@Component(service = {CallRouter.class, ResourceCatalog.class, ConfigurationListener.class},
+        configurationPid = "org.openrm.routing")
 @Designate(ocd = RoutingEngine.Config.class)
-public class RoutingEngine implements CallRouter, ConfigurationListener {
+public class RoutingEngine implements CallRouter, ResourceCatalog, ConfigurationListener {
     private static final Logger LOG = LoggerFactory.getLogger(RoutingEngine.class);
 
     @ObjectClassDefinition(name = "openrm routing", description = "Service selection and media server choice")
@@ -85,6 +89,9 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
 
     private final ResourceLedger ledger;
     private final PolicyLedger policy;
+    /** Health of media servers, written by the health bundle (all in service when it is not installed). */
+    private final ResourceStates states;
+    private final java.util.concurrent.atomic.AtomicLong version = new java.util.concurrent.atomic.AtomicLong();
     private final ConfigurationAdmin configAdmin;
     private volatile Config config;
     private volatile Model model = Model.empty();
@@ -96,9 +103,10 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
     private final java.util.concurrent.ScheduledExecutorService expiry;
 
     @Activate
-    public RoutingEngine(@Reference ResourceLedger ledger, @Reference PolicyLedger policy,
+    public RoutingEngine(@Reference ResourceLedger ledger, @Reference PolicyLedger policy, @Reference ResourceStates states,
                          @Reference Registrations bindings, @Reference ConfigurationAdmin configAdmin, Config config) {
         this.ledger = ledger;
+        this.states = states;
         this.policy = policy;
         this.bindings = bindings;
         this.configAdmin = configAdmin;
@@ -222,6 +230,7 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
         try {
             Model m = Model.build(entries);
             model = m;
+            version.incrementAndGet();
             LOG.info("Routing model applied: {} resource groups, {} resources, {} tenants, {} IVR profiles",
                     m.groups.size(), m.resources.size(), m.tenants.size(), m.profiles.size());
         } catch (Model.ConfigException e) {
@@ -311,9 +320,14 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
                 return t;
             }
         }
-        RouteResult.Target t = selectIn(m, p, sel, request, exclude, now, service, caps, geo);
-        if (t == null && geo != null && !strict) {
-            t = selectIn(m, p, sel, request, exclude, now, service, caps, null);
+        RouteResult.Target t = null;
+        // a suspect media server only when no server in service is left, in any location allowed
+        for (int pass = 0; pass < 2 && t == null; pass++) {
+            boolean suspectOk = pass == 1;
+            t = selectIn(m, p, sel, request, exclude, now, service, caps, geo, suspectOk);
+            if (t == null && geo != null && !strict) {
+                t = selectIn(m, p, sel, request, exclude, now, service, caps, null, suspectOk);
+            }
         }
         if (t != null) {
             return t;
@@ -325,12 +339,12 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
     }
 
     private RouteResult.Target selectIn(Model m, Model.Profile p, Selection sel, CallRequest request, Set<String> exclude,
-                                        long now, String service, Set<String> caps, String geo) {
+                                        long now, String service, Set<String> caps, String geo, boolean suspectOk) {
         for (Model.Group g : m.groups) {
             if (!g.offers(service) || !g.capabilities.containsAll(caps)) {
                 continue;
             }
-            Model.Resource r = pick(g, exclude, now, geo);
+            Model.Resource r = pick(g, exclude, now, geo, suspectOk);
             if (r != null) {
                 return target(g, r, p, sel, request);
             }
@@ -356,7 +370,12 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
             String host = s.resource();
             if (other != null && sel.conference().equals(other.conference()) && host != null) {
                 Model.Resource r = m.resources.get(host);
-                if (r == null || !eligible(r, exclude, now, null) || !ledger.tryAcquire(r.name(), r.capacity())) {
+                ResourceState st = r == null ? null : states.state(r.name());
+                // a drained host keeps its conference together; a down or quarantined one does not
+                boolean usable = st == ResourceState.IN_SERVICE || st == ResourceState.SUSPECT
+                        || st == ResourceState.OUT_OF_SERVICE;
+                if (r == null || !usable || !r.enabled() || exclude.contains(r.name())
+                        || ledger.quarantinedUntil(r.name()) > now || !ledger.tryAcquire(r.name(), r.capacity())) {
                     return null; // the host cannot take this leg: a new host is chosen
                 }
                 for (Model.Group g : m.groups) {
@@ -375,13 +394,17 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
         return s == null || s.isBlank() ? null : s.trim();
     }
 
-    private boolean eligible(Model.Resource r, Set<String> exclude, long now, String geo) {
-        return r.enabled() && !exclude.contains(r.name()) && ledger.quarantinedUntil(r.name()) <= now
-                && (geo == null || geo.equals(r.geo()));
+    private boolean eligible(Model.Resource r, Set<String> exclude, long now, String geo, boolean suspectOk) {
+        if (!r.enabled() || exclude.contains(r.name()) || ledger.quarantinedUntil(r.name()) > now
+                || (geo != null && !geo.equals(r.geo()))) {
+            return false;
+        }
+        ResourceState st = states.state(r.name());
+        return st == ResourceState.IN_SERVICE || (suspectOk && st == ResourceState.SUSPECT);
     }
 
     /** Picks and reserves a port on a resource of {@code g}, or returns null. */
-    Model.Resource pick(Model.Group g, Set<String> exclude, long now, String geo) {
+    Model.Resource pick(Model.Group g, Set<String> exclude, long now, String geo, boolean suspectOk) {
         int n = g.resources.size();
         if (n == 0) {
             return null;
@@ -390,7 +413,7 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
             int start = Math.floorMod(g.cursor.getAndIncrement(), n);
             for (int i = 0; i < n; i++) {
                 Model.Resource r = g.resources.get((start + i) % n);
-                if (eligible(r, exclude, now, geo) && ledger.tryAcquire(r.name(), r.capacity())) {
+                if (eligible(r, exclude, now, geo, suspectOk) && ledger.tryAcquire(r.name(), r.capacity())) {
                     return r;
                 }
             }
@@ -405,7 +428,7 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
             for (int j = 0; j < n; j++) {
                 int i = (offset + j) % n;
                 Model.Resource r = g.resources.get(i);
-                if (skip[i] || !eligible(r, exclude, now, geo) || r.capacity() == 0) {
+                if (skip[i] || !eligible(r, exclude, now, geo, suspectOk) || r.capacity() == 0) {
                     continue;
                 }
                 int used = ledger.inUse(r.name());
@@ -442,6 +465,30 @@ public class RoutingEngine implements CallRouter, ConfigurationListener {
             ledger.quarantineUntil(resource, until);
             LOG.info("Resource {} quarantined for {} ms: {}", resource, millis, why);
         }
+    }
+
+    @Override
+    public long version() {
+        return version.get();
+    }
+
+    @Override
+    public List<ResourceCatalog.Entry> resources() {
+        Model m = model;
+        Set<String> registered = bindings.all().keySet();
+        List<ResourceCatalog.Entry> out = new ArrayList<>(m.resources.size());
+        for (Model.Group g : m.groups) {
+            for (Model.Resource r : g.resources) {
+                out.add(new ResourceCatalog.Entry(r.name(), g.name, r.uri(), r.capacity(), r.enabled(),
+                        registered.contains(r.name()), g.monitor));
+            }
+        }
+        return out;
+    }
+
+    /** Media server health (for the console). */
+    public ResourceStates states() {
+        return states;
     }
 
     /** The model in force (for console and tests). */

@@ -47,7 +47,7 @@ class RoutingEngineTest {
     }
 
     private RoutingEngine engine(String scheme, int... capacities) {
-        RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(false));
+        RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryResourceStates(), new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(false));
         Map<String, Model.ConfigEntry> m = new HashMap<>();
         m.put("g", group("default", Map.of("scheme", scheme)));
         for (int i = 0; i < capacities.length; i++) {
@@ -83,7 +83,7 @@ class RoutingEngineTest {
         assertEquals(1000, ledger.inUse("mcp1"));
 
         InMemoryResourceLedger fresh = new InMemoryResourceLedger();
-        RoutingEngine pct = new RoutingEngine(fresh, policy, new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(false));
+        RoutingEngine pct = new RoutingEngine(fresh, policy, new org.openrm.api.internal.InMemoryResourceStates(), new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(false));
         pct.apply(Map.of("g", group("default", Map.of("scheme", "least-percent")),
                 "a", resource("small", Map.of("uri", "sip:10.0.0.1", "capacity", 1000)),
                 "b", resource("big", Map.of("uri", "sip:10.0.0.2", "capacity", 3000))));
@@ -117,7 +117,7 @@ class RoutingEngineTest {
         assertTrue(Math.abs(u.get("mcp0") - 5000) < 150, "least-used: " + u);
 
         InMemoryResourceLedger fresh = new InMemoryResourceLedger();
-        RoutingEngine pct = new RoutingEngine(fresh, policy, new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(false));
+        RoutingEngine pct = new RoutingEngine(fresh, policy, new org.openrm.api.internal.InMemoryResourceStates(), new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(false));
         pct.apply(Map.of("g", group("default", Map.of("scheme", "least-percent")),
                 "a", resource("small", Map.of("uri", "sip:10.0.0.1", "capacity", 1000)),
                 "b", resource("big", Map.of("uri", "sip:10.0.0.2", "capacity", 3000))));
@@ -148,7 +148,7 @@ class RoutingEngineTest {
 
     @Test
     void aGroupWithoutResourcesIsValidAndRejectsCalls() {
-        RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(false));
+        RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryResourceStates(), new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(false));
         e.apply(Map.of("g", group("empty", Map.of())));
         assertEquals(1, e.model().groups.size());
         assertEquals(503, ((RouteResult.Rejection) e.route(call)).code());
@@ -157,13 +157,13 @@ class RoutingEngineTest {
     @Test
     void registeredMediaServersOutliveAnUpdateOfRoutingAndLapse() throws Exception {
         org.openrm.api.internal.InMemoryRegistrations regs = new org.openrm.api.internal.InMemoryRegistrations();
-        RoutingEngine before = new RoutingEngine(ledger, policy, regs, noConfigAdmin(), config(false));
+        RoutingEngine before = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryResourceStates(), regs, noConfigAdmin(), config(false));
         before.apply(Map.of("g", group("default", Map.of())));
         assertEquals("reg-10.0.0.7:5070", before.register("sip:10.0.0.7:5070", null, 20, 1));
         assertEquals(null, before.register("sip:10.0.0.8:5070", "missing", 20, 60));
         before.deactivate();
         // a new engine instance, as after bundle:update, finds the binding in the api bundle's store
-        RoutingEngine after = new RoutingEngine(ledger, policy, regs, noConfigAdmin(), config(false));
+        RoutingEngine after = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryResourceStates(), regs, noConfigAdmin(), config(false));
         after.apply(Map.of("g", group("default", Map.of())));
         assertEquals("reg-10.0.0.7:5070", ((RouteResult.Target) after.route(call)).resource());
         assertTrue(after.isMediaServer("10.0.0.7", 5070));
@@ -178,7 +178,7 @@ class RoutingEngineTest {
 
     @Test
     void disabledResourcesAreNotPicked() {
-        RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(false));
+        RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryResourceStates(), new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(false));
         e.apply(Map.of("g", group("default", Map.of()),
                 "a", resource("off", Map.of("uri", "sip:10.0.0.1", "enabled", "false")),
                 "b", resource("on", Map.of("uri", "sip:10.0.0.2"))));
@@ -212,7 +212,7 @@ class RoutingEngineTest {
 
     @Test
     void embeddedDefaultsServeWhenNothingIsConfigured() {
-        RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(true));
+        RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryResourceStates(), new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(true));
         RouteResult.Target t = assertInstanceOf(RouteResult.Target.class, e.route(call));
         assertEquals("sip:127.0.0.1:5070", t.uri());
     }

@@ -50,7 +50,7 @@ public class ServiceSelectionTest {
 
     RoutingEngine engine(Map<String, Model.ConfigEntry> cfg, String defaultProfile) {
         RoutingEngine.Config c = RoutingEngineTest.config(Map.of("default_profile", defaultProfile, "embedded_defaults", false));
-        RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryRegistrations(), RoutingEngineTest.noConfigAdmin(), c);
+        RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryResourceStates(), new org.openrm.api.internal.InMemoryRegistrations(), RoutingEngineTest.noConfigAdmin(), c);
         e.apply(cfg);
         return e;
     }

@@ -53,7 +53,9 @@ import gov.nist.javax.sip.message.SIPMessage;
 import org.openrm.api.CallRequest;
 import org.openrm.api.CallRouter;
 import org.openrm.api.EndReason;
+import org.openrm.api.HealthFeedback;
 import org.openrm.api.PolicyLedger;
+import org.openrm.api.SipPinger;
 import org.openrm.api.ResourceLedger;
 import org.openrm.api.RouteResult;
 import org.openrm.api.Session;
@@ -80,9 +82,9 @@ import org.slf4j.LoggerFactory;
  * rebuilt by the peers' retransmissions or swept: after an update, responses and in-dialog requests that
  * match no transaction are forwarded statelessly by Via and Route, and BYE still finds its session.
  */
-@Component(service = SipProxy.class, configurationPid = "org.openrm.sip", immediate = true)
+@Component(service = {SipProxy.class, SipPinger.class}, configurationPid = "org.openrm.sip", immediate = true)
 @Designate(ocd = SipProxy.Config.class)
-public class SipProxy implements SipListener {
+public class SipProxy implements SipListener, SipPinger {
     private static final Logger LOG = LoggerFactory.getLogger(SipProxy.class);
     static final String GVP_HEADER = "X-Genesys-GVP-Session-ID";
     private static final Set<Integer> FAILOVER_CODES = Set.of(408, 480, 486, 500, 503);
@@ -146,6 +148,13 @@ public class SipProxy implements SipListener {
 
         @AttributeDefinition(description = "Upper bound on server and client transactions each")
         int max_transactions() default 300000;
+
+        @AttributeDefinition(description = "Upper bound on OPTIONS health pings in flight")
+        int max_pings() default 20000;
+
+        @AttributeDefinition(description = "openrm counts itself saturated (and health does not blame media servers "
+                + "for timeouts) while its SIP timer runs this many ms late: a starved CPU or a long GC pause")
+        int saturation_lag_ms() default 250;
     }
 
     private final SessionStore store;
@@ -154,9 +163,19 @@ public class SipProxy implements SipListener {
 
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
-    volatile CallRouter router;
+    public volatile CallRouter router;
+
+    /** Media server health: told of failed calls; optional (without it a failure quarantines for failure.quarantine.ms). */
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    public volatile HealthFeedback health;
 
     private volatile Config config;
+    /** OPTIONS pings in flight by Via branch. */
+    private final Map<String, Ping> pings = new ConcurrentHashMap<>();
+    /** Epoch ms of the last sign of own saturation (see {@link #lastSaturatedAt()}). */
+    private volatile long saturatedAt;
+    private volatile long lastTick;
     private volatile Cidr trusted;
     private volatile ProxyStack stack;
     private SipProvider provider;
@@ -205,6 +224,8 @@ public class SipProxy implements SipListener {
         });
         timer.setRemoveOnCancelPolicy(true);
         timer.scheduleWithFixedDelay(this::sweep, 10, 10, TimeUnit.SECONDS);
+        lastTick = System.nanoTime();
+        timer.scheduleAtFixedRate(this::sampleSaturation, 50, 50, TimeUnit.MILLISECONDS);
         try {
             startStack(config);
         } catch (Exception e) {
@@ -233,6 +254,9 @@ public class SipProxy implements SipListener {
 
     @Deactivate
     void deactivate() {
+        for (Ping p : pings.values()) {
+            completePing(p, new Result(0, 0, -1, STOPPED));
+        }
         stopStack();
         timer.shutdownNow();
         try {
@@ -403,6 +427,7 @@ public class SipProxy implements SipListener {
         Config c = config;
         if (pending.size() >= c.overload_max_pending() || queueDepth() >= c.overload_max_queue()) {
             stats.overloadRejects.incrementAndGet();
+            saturatedAt = System.currentTimeMillis();
             replyStateless(req, Response.SERVICE_UNAVAILABLE, "Overloaded", c.overload_retry_after_s());
             return;
         }
@@ -578,7 +603,7 @@ public class SipProxy implements SipListener {
             }
         } catch (Exception e) {
             LOG.info("Call {}: cannot send INVITE to {} ({}): {}", ctx.call.callId(), t.resource(), t.uri(), e.toString());
-            quarantineAfterFailure(t.resource(), "transport error " + e.getMessage());
+            quarantineAfterFailure(t.resource(), HealthFeedback.Failure.TRANSPORT_ERROR, "transport error " + e.getMessage());
             synchronized (ctx) {
                 ct = ctx.ct; // the branch that failed: this one if it was registered, else none
             }
@@ -594,6 +619,7 @@ public class SipProxy implements SipListener {
             // The answer may be sitting in openrm's own receive queue: while openrm is saturated, a silent
             // media server is not blamed (a few times at most; the transaction's own Timer B still ends it).
             if (queueDepth() >= config.overload_max_queue() / 4 && ctx.noAnswerExtensions < 4) {
+                saturatedAt = System.currentTimeMillis();
                 ctx.noAnswerExtensions++;
                 ctx.noAnswer = timer.schedule(() -> onNoAnswer(ctx, ct), config.invite_timeout_ms(), TimeUnit.MILLISECONDS);
                 return;
@@ -604,7 +630,7 @@ public class SipProxy implements SipListener {
         if (abandoned.size() < 10_000) {
             abandoned.put(ct.getBranchId(), System.currentTimeMillis());
         }
-        quarantineAfterFailure(t.resource(), "no answer to INVITE");
+        quarantineAfterFailure(t.resource(), HealthFeedback.Failure.TIMEOUT, "no answer to INVITE");
         try {
             ct.terminate();
         } catch (Exception e) {
@@ -613,9 +639,14 @@ public class SipProxy implements SipListener {
         branchFailed(ctx, ct, Response.REQUEST_TIMEOUT, null, "no answer");
     }
 
-    private void quarantineAfterFailure(String resource, String why) {
-        CallRouter r = router;
+    private void quarantineAfterFailure(String resource, HealthFeedback.Failure failure, String why) {
         int ms = config.failure_quarantine_ms();
+        HealthFeedback h = health;
+        if (h != null) {
+            h.callFailed(resource, failure, ms, why);
+            return;
+        }
+        CallRouter r = router;
         if (r != null && ms > 0) {
             r.quarantine(resource, ms, why);
         }
@@ -830,7 +861,9 @@ public class SipProxy implements SipListener {
                     relay.st.sendResponse(resp);
                 }
             } else if (ct == null) {
-                relayStateless(resp);
+                if (!pongReceived(resp)) {
+                    relayStateless(resp);
+                }
             }
             // else: response to our own CANCEL, nothing to do
         } catch (Exception e) {
@@ -889,7 +922,11 @@ public class SipProxy implements SipListener {
             if (code == Response.SERVICE_UNAVAILABLE) {
                 RetryAfterHeader ra = (RetryAfterHeader) resp.getHeader(RetryAfterHeader.NAME);
                 CallRouter r = router;
-                if (ra != null && ra.getRetryAfter() > 0 && r != null) {
+                HealthFeedback h = health;
+                if (ra != null && ra.getRetryAfter() > 0 && h != null) {
+                    h.callFailed(ctx.target.resource(), HealthFeedback.Failure.RETRY_AFTER, ra.getRetryAfter() * 1000L,
+                            "503 with Retry-After " + ra.getRetryAfter() + " s");
+                } else if (ra != null && ra.getRetryAfter() > 0 && r != null) {
                     r.quarantine(ctx.target.resource(), ra.getRetryAfter() * 1000L, "503 with Retry-After");
                 }
             }
@@ -975,7 +1012,7 @@ public class SipProxy implements SipListener {
             if (abandoned.size() < 10_000) {
                 abandoned.put(ct.getBranchId(), System.currentTimeMillis());
             }
-            quarantineAfterFailure(ctx.target.resource(), "INVITE transaction timeout");
+            quarantineAfterFailure(ctx.target.resource(), HealthFeedback.Failure.TIMEOUT, "INVITE transaction timeout");
             branchFailed(ctx, ct, Response.REQUEST_TIMEOUT, null, "timeout");
         } else if (ad instanceof Relay relay) {
             relayedInvites.values().remove(ct);
@@ -1020,6 +1057,137 @@ public class SipProxy implements SipListener {
             abandoned.values().removeIf(at -> now - at > 64_000);
         } catch (RuntimeException e) {
             LOG.warn("Orphan sweep failed", e);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------ health pings
+
+    /** The error of a ping that ended because the SIP stack stopped: not the media server's fault. */
+    static final String STOPPED = "stopped";
+
+    /** One OPTIONS in flight; completed exactly once (response, timeout or send failure). */
+    private static final class Ping {
+        final String branch;
+        final long sentNanos = System.nanoTime();
+        final java.util.function.Consumer<Result> done;
+        final java.util.concurrent.atomic.AtomicBoolean completed = new java.util.concurrent.atomic.AtomicBoolean();
+        volatile ScheduledFuture<?> timeout;
+        volatile ScheduledFuture<?> retransmit;
+
+        Ping(String branch, java.util.function.Consumer<Result> done) {
+            this.branch = branch;
+            this.done = done;
+        }
+    }
+
+    @Override
+    public void ping(String uri, long timeoutMs, java.util.function.Consumer<Result> done) {
+        Config c = config;
+        SipProvider prov = provider;
+        if (prov == null) {
+            done.accept(new Result(0, 0, -1, "transport error: SIP stack not running"));
+            return;
+        }
+        if (pings.size() >= c.max_pings()) {
+            done.accept(new Result(0, 0, -1, "transport error: max.pings " + c.max_pings() + " in flight"));
+            return;
+        }
+        String branch = newBranch();
+        Ping p = new Ping(branch, done);
+        try {
+            URI target = af.createURI(uri);
+            String transport = target instanceof SipURI su && su.getTransportParam() != null
+                    ? su.getTransportParam().toLowerCase(Locale.ROOT) : "udp";
+            SipURI fromUri = af.createSipURI("openrm", viaHost);
+            fromUri.setPort(viaPort);
+            FromHeader from = hf.createFromHeader(af.createAddress(fromUri), Long.toHexString(ThreadLocalRandom.current().nextLong()));
+            ToHeader to = hf.createToHeader(af.createAddress(target), null);
+            CallIdHeader cid = hf.createCallIdHeader("ping-" + branch.substring(12) + "@" + viaHost);
+            Request options = mf.createRequest(target, Request.OPTIONS, cid, hf.createCSeqHeader(1L, Request.OPTIONS),
+                    from, to, java.util.List.of(hf.createViaHeader(viaHost, viaPort, transport, branch)),
+                    hf.createMaxForwardsHeader(70));
+            options.addHeader(hf.createHeader("Accept", "application/sdp"));
+            pings.put(branch, p);
+            p.timeout = timer.schedule(() -> completePing(p, new Result(0, 0, -1, "timeout")), timeoutMs, TimeUnit.MILLISECONDS);
+            prov.sendRequest(options);
+            if ("udp".equals(transport)) {
+                // RFC 3261 timer E: retransmit at 500 ms, then 1 s, ... while the ping waits
+                scheduleRetransmit(p, options, 500);
+            }
+        } catch (Exception e) {
+            completePing(p, new Result(0, 0, -1, "transport error: " + e.getMessage()));
+        }
+    }
+
+    private void scheduleRetransmit(Ping p, Request options, long afterMs) {
+        p.retransmit = timer.schedule(() -> {
+            if (p.completed.get()) {
+                return;
+            }
+            try {
+                SipProvider prov = provider;
+                if (prov != null) {
+                    prov.sendRequest(options);
+                }
+            } catch (Exception e) {
+                LOG.debug("OPTIONS retransmission failed", e);
+            }
+            scheduleRetransmit(p, options, Math.min(afterMs * 2, 4000));
+        }, afterMs, TimeUnit.MILLISECONDS);
+    }
+
+    private void completePing(Ping p, Result r) {
+        if (!p.completed.compareAndSet(false, true)) {
+            return;
+        }
+        pings.remove(p.branch, p);
+        ScheduledFuture<?> f = p.timeout;
+        if (f != null) {
+            f.cancel(false);
+        }
+        f = p.retransmit;
+        if (f != null) {
+            f.cancel(false);
+        }
+        try {
+            p.done.accept(r);
+        } catch (RuntimeException e) {
+            LOG.warn("Health ping callback failed", e);
+        }
+    }
+
+    /** True if {@code resp} answers one of openrm's own OPTIONS pings (then it is consumed here). */
+    private boolean pongReceived(Response resp) {
+        if (pings.isEmpty()) {
+            return false;
+        }
+        ViaHeader top = (ViaHeader) resp.getHeader(ViaHeader.NAME);
+        Ping p = top == null || top.getBranch() == null ? null : pings.get(top.getBranch());
+        if (p == null) {
+            return false;
+        }
+        if (resp.getStatusCode() >= 200) {
+            RetryAfterHeader ra = (RetryAfterHeader) resp.getHeader(RetryAfterHeader.NAME);
+            completePing(p, new Result(resp.getStatusCode(), ra == null ? 0 : ra.getRetryAfter(),
+                    (System.nanoTime() - p.sentNanos) / 1_000_000, null));
+        }
+        return true;
+    }
+
+    @Override
+    public long lastSaturatedAt() {
+        return saturatedAt;
+    }
+
+    /** Every 50 ms: a deep receive queue, a pending-INVITE table near its bound, or a late timer means saturation. */
+    private void sampleSaturation() {
+        long now = System.nanoTime();
+        long lateMs = (now - lastTick) / 1_000_000 - 50;
+        lastTick = now;
+        Config c = config;
+        if (lateMs > c.saturation_lag_ms() || queueDepth() >= c.overload_max_queue() / 4
+                || pending.size() >= c.overload_max_pending() * 8L / 10) {
+            saturatedAt = System.currentTimeMillis();
         }
     }
 

@@ -13,23 +13,24 @@ import org.openrm.api.internal.InMemorySessionStore;
 import org.openrm.routing.internal.RoutingEngine;
 
 /** openrm's call path wired by hand, as SCR wires it in Karaf: ledger and store, routing, SIP proxy. */
-final class ProxyUnderTest implements AutoCloseable {
-    final InMemoryResourceLedger ledger = new InMemoryResourceLedger();
-    final InMemoryPolicyLedger policy = new InMemoryPolicyLedger();
-    final InMemorySessionStore store = new InMemorySessionStore(ledger, policy);
-    final RoutingEngine routing;
-    final SipProxy proxy;
-    final int port;
+public final class ProxyUnderTest implements AutoCloseable {
+    public final InMemoryResourceLedger ledger = new InMemoryResourceLedger();
+    public final InMemoryPolicyLedger policy = new InMemoryPolicyLedger();
+    public final InMemorySessionStore store = new InMemorySessionStore(ledger, policy);
+    public final org.openrm.api.internal.InMemoryResourceStates states = new org.openrm.api.internal.InMemoryResourceStates();
+    public final RoutingEngine routing;
+    public final SipProxy proxy;
+    public final int port;
     /** Sessions started per first-choice resource, and ended per reason. */
-    final Map<String, AtomicInteger> started = new ConcurrentHashMap<>();
-    final Map<EndReason, AtomicInteger> ended = new ConcurrentHashMap<>();
-    final Map<String, Long> lastStart = new ConcurrentHashMap<>();
+    public final Map<String, AtomicInteger> started = new ConcurrentHashMap<>();
+    public final Map<EndReason, AtomicInteger> ended = new ConcurrentHashMap<>();
+    public final Map<String, Long> lastStart = new ConcurrentHashMap<>();
 
-    ProxyUnderTest(int port, Map<String, Map<String, Object>> configs, Map<String, Object> sip) throws Exception {
+    public ProxyUnderTest(int port, Map<String, Map<String, Object>> configs, Map<String, Object> sip) throws Exception {
         this(port, configs, sip, Map.of());
     }
 
-    ProxyUnderTest(int port, Map<String, Map<String, Object>> configs, Map<String, Object> sip,
+    public ProxyUnderTest(int port, Map<String, Map<String, Object>> configs, Map<String, Object> sip,
                    Map<String, Object> routingConfig) throws Exception {
         this.port = port;
         store.addListener(new SessionListener() {
@@ -44,7 +45,7 @@ final class ProxyUnderTest implements AutoCloseable {
                 ended.computeIfAbsent(reason, r -> new AtomicInteger()).incrementAndGet();
             }
         });
-        routing = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryRegistrations(), TestConfigs.configAdmin(configs),
+        routing = new RoutingEngine(ledger, policy, states, new org.openrm.api.internal.InMemoryRegistrations(), TestConfigs.configAdmin(configs),
                 TestConfigs.of(RoutingEngine.Config.class, routingConfig));
         routing.sessions = store;
         Map<String, Object> s = new java.util.HashMap<>(sip);
@@ -53,13 +54,13 @@ final class ProxyUnderTest implements AutoCloseable {
         proxy.router = routing;
     }
 
-    int started(String resource) {
+    public int started(String resource) {
         AtomicInteger n = started.get(resource);
         return n == null ? 0 : n.get();
     }
 
     /** True when no session is live and every port count is zero. */
-    boolean idle() {
+    public boolean idle() {
         int opened = started.values().stream().mapToInt(AtomicInteger::get).sum();
         int closed = ended.values().stream().mapToInt(AtomicInteger::get).sum();
         // listeners hear of an end just after the port is released: idle means they have heard too
@@ -68,7 +69,7 @@ final class ProxyUnderTest implements AutoCloseable {
     }
 
     /** Waits (at most 10 s) until {@link #idle()}; fails naming what is left. */
-    void awaitIdle() throws InterruptedException {
+    public void awaitIdle() throws InterruptedException {
         long end = System.currentTimeMillis() + 10_000;
         while (!idle() && System.currentTimeMillis() < end) {
             Thread.sleep(20);

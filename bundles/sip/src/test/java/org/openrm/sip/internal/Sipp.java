@@ -12,12 +12,12 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /** A sipp process on loopback, started by a test and always stopped by it. */
-final class Sipp implements AutoCloseable {
-    static final Path SCENARIOS = Path.of(System.getProperty("openrm.sipp.dir", "../../bench/sipp")).toAbsolutePath();
+public final class Sipp implements AutoCloseable {
+    public static final Path SCENARIOS = Path.of(System.getProperty("openrm.sipp.dir", "../../bench/sipp")).toAbsolutePath();
 
-    final Process process;
-    final Path dir;
-    final String name;
+    public final Process process;
+    public final Path dir;
+    public final String name;
 
     private Sipp(Process process, Path dir, String name) {
         this.process = process;
@@ -26,7 +26,7 @@ final class Sipp implements AutoCloseable {
     }
 
     /** Starts sipp with the given arguments in a fresh working directory (its logs land there). */
-    static Sipp start(String name, String... args) throws IOException {
+    public static Sipp start(String name, String... args) throws IOException {
         Path dir = Files.createTempDirectory("openrm-sipp-" + name);
         List<String> cmd = new ArrayList<>();
         cmd.add("sipp");
@@ -38,13 +38,13 @@ final class Sipp implements AutoCloseable {
     }
 
     /** A UAS media server on {@code port} ({@code transport} u1 or t1) answering with {@code scenario}. */
-    static Sipp uas(String name, String scenario, int port, String transport) throws IOException {
+    public static Sipp uas(String name, String scenario, int port, String transport) throws IOException {
         return start(name, "-sf", SCENARIOS.resolve(scenario).toString(), "-i", "127.0.0.1", "-p",
                 Integer.toString(port), "-t", transport);
     }
 
     /** A UAC SIP Server placing {@code calls} calls at {@code rate}/s held {@code holdMs} each. */
-    static Sipp uac(String name, int port, int proxyPort, String transport, int calls, int rate, int holdMs)
+    public static Sipp uac(String name, int port, int proxyPort, String transport, int calls, int rate, int holdMs)
             throws IOException {
         return start(name, "-sf", SCENARIOS.resolve("uac.xml").toString(), "-i", "127.0.0.1", "-p",
                 Integer.toString(port), "-t", transport, "-s", "5551234", "-m", Integer.toString(calls), "-r",
@@ -53,7 +53,7 @@ final class Sipp implements AutoCloseable {
     }
 
     /** Waits for sipp to exit; returns its exit code (0: every call succeeded). */
-    int await(long seconds) throws InterruptedException {
+    public int await(long seconds) throws InterruptedException {
         if (!process.waitFor(seconds, TimeUnit.SECONDS)) {
             process.destroyForcibly();
             throw new AssertionError(name + " did not finish within " + seconds + " s; logs in " + dir);
@@ -62,7 +62,7 @@ final class Sipp implements AutoCloseable {
     }
 
     /** A column of the last line of sipp's statistics file, e.g. {@code SuccessfulCall(C)}. */
-    long stat(String column) throws IOException {
+    public long stat(String column) throws IOException {
         List<String> lines = Files.readAllLines(dir.resolve("stat.csv"));
         List<String> head = Arrays.asList(lines.get(0).split(";"));
         String[] last = lines.get(lines.size() - 1).split(";");
@@ -73,7 +73,7 @@ final class Sipp implements AutoCloseable {
         return Long.parseLong(last[i].trim());
     }
 
-    String errors() {
+    public String errors() {
         try (var s = Files.list(dir)) {
             StringBuilder b = new StringBuilder();
             for (Path p : s.filter(f -> f.getFileName().toString().endsWith("errors.log")).toList()) {
@@ -86,7 +86,24 @@ final class Sipp implements AutoCloseable {
         }
     }
 
-    void kill() {
+    /** Freezes sipp (SIGSTOP): its socket stays bound, nothing is answered. */
+    public void pause() throws IOException, InterruptedException {
+        signal("-STOP");
+    }
+
+    /** Thaws a paused sipp (SIGCONT). */
+    public void resume() throws IOException, InterruptedException {
+        signal("-CONT");
+    }
+
+    private void signal(String sig) throws IOException, InterruptedException {
+        Process k = new ProcessBuilder("kill", sig, Long.toString(process.pid())).inheritIO().start();
+        if (!k.waitFor(5, TimeUnit.SECONDS) || k.exitValue() != 0) {
+            throw new IOException("kill " + sig + " " + process.pid() + " failed");
+        }
+    }
+
+    public void kill() {
         process.destroyForcibly();
         try {
             process.waitFor(5, TimeUnit.SECONDS);
@@ -111,7 +128,7 @@ final class Sipp implements AutoCloseable {
     }
 
     /** Waits (at most 10 s) until something has bound {@code port} of loopback: UDP, or TCP for t1. */
-    static void awaitBound(int port, String transport) throws InterruptedException {
+    public static void awaitBound(int port, String transport) throws InterruptedException {
         InetAddress lo = InetAddress.getLoopbackAddress();
         long end = System.currentTimeMillis() + 10_000;
         while (System.currentTimeMillis() < end) {
@@ -133,7 +150,7 @@ final class Sipp implements AutoCloseable {
         throw new AssertionError("nothing bound port " + port + " within 10 s");
     }
 
-    static void awaitBound(int... udpPorts) throws InterruptedException {
+    public static void awaitBound(int... udpPorts) throws InterruptedException {
         for (int p : udpPorts) {
             awaitBound(p, "u1");
         }
@@ -143,7 +160,7 @@ final class Sipp implements AutoCloseable {
      * A port free on 127.0.0.1 for both UDP and TCP, taken below the kernel's ephemeral range (32768 and up
      * on Linux) so that no outgoing socket of a running peer can grab it before the test binds it.
      */
-    static int freePort() throws IOException {
+    public static int freePort() throws IOException {
         InetAddress lo = InetAddress.getLoopbackAddress();
         java.util.concurrent.ThreadLocalRandom r = java.util.concurrent.ThreadLocalRandom.current();
         for (int i = 0; i < 500; i++) {

@@ -11,12 +11,12 @@ import org.osgi.service.cm.Configuration;
 import org.osgi.service.cm.ConfigurationAdmin;
 
 /** Builds DS component property types and a read-only Configuration Admin for tests outside OSGi. */
-final class TestConfigs {
+public final class TestConfigs {
     private TestConfigs() { }
 
     /** An instance of a DS config annotation: {@code listen_port()} reads key {@code listen.port}, else the default. */
     @SuppressWarnings("unchecked")
-    static <A> A of(Class<A> type, Map<String, Object> values) {
+    public static <A> A of(Class<A> type, Map<String, Object> values) {
         return (A) Proxy.newProxyInstance(type.getClassLoader(), new Class<?>[] {type}, (proxy, m, args) -> {
             if (m.getDeclaringClass() == Object.class) {
                 return m.getName().equals("toString") ? type.getSimpleName() + values : m.invoke(values, args);
@@ -37,7 +37,7 @@ final class TestConfigs {
     }
 
     /** A Configuration Admin holding factory configurations: pid {@code factory~name} to properties. */
-    static ConfigurationAdmin configAdmin(Map<String, Map<String, Object>> configs) {
+    public static ConfigurationAdmin configAdmin(Map<String, Map<String, Object>> configs) {
         return (ConfigurationAdmin) Proxy.newProxyInstance(TestConfigs.class.getClassLoader(),
                 new Class<?>[] {ConfigurationAdmin.class}, (proxy, m, args) -> {
                     if (!m.getName().equals("listConfigurations")) {
