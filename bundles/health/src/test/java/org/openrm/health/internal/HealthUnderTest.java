@@ -69,7 +69,10 @@ final class HealthUnderTest implements AutoCloseable {
                 return r;
             }
         };
-        health = new HealthMonitor(rm.states, TestConfigs.of(HealthMonitor.Config.class, Map.of("sync.interval.ms", 100)));
+        health = new HealthMonitor(rm.states, TestConfigs.of(HealthMonitor.Config.class,
+                Map.of("sync.interval.ms", 100,
+                        // -Dopenrm.health.guard.window.ms=-100000000 switches the overload guard off, to see its effect
+                        "guard.window.ms", Integer.getInteger("openrm.health.guard.window.ms", 1000))));
         health.addListener(events::add);
         health.catalog = rm.routing;
         SipPinger sipPinger = rm.proxy;

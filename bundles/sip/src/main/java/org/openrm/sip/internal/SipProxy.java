@@ -197,16 +197,16 @@ public class SipProxy implements SipListener, SipPinger {
     /** Media-server-originated INVITEs relayed to the SIP Server and not yet answered, for CANCEL. */
     private final Map<String, ClientTransaction> relayedInvites = new ConcurrentHashMap<>();
     private final Map<String, Long> untrustedLogged = new ConcurrentHashMap<>();
-    final Stats stats = new Stats();
+    public final Stats stats = new Stats();
 
     /** Counters for metrics and tests. */
-    static final class Stats {
-        final AtomicLong invites = new AtomicLong();
-        final AtomicLong overloadRejects = new AtomicLong();
-        final AtomicLong failovers = new AtomicLong();
-        final AtomicLong untrusted = new AtomicLong();
-        final AtomicLong statelessResponses = new AtomicLong();
-        final AtomicLong mediaServerOriginated = new AtomicLong();
+    public static final class Stats {
+        public final AtomicLong invites = new AtomicLong();
+        public final AtomicLong overloadRejects = new AtomicLong();
+        public final AtomicLong failovers = new AtomicLong();
+        public final AtomicLong untrusted = new AtomicLong();
+        public final AtomicLong statelessResponses = new AtomicLong();
+        public final AtomicLong mediaServerOriginated = new AtomicLong();
     }
 
     @Activate
