@@ -35,6 +35,8 @@ import org.apache.karaf.shell.api.console.SessionFactory;
 import org.junit.Test;
 import org.junit.runner.RunWith;
 import org.openrm.api.ResourceLedger;
+import org.openrm.api.ResourceState;
+import org.openrm.api.ResourceStates;
 import org.openrm.api.SessionStore;
 import org.ops4j.pax.exam.Configuration;
 import org.ops4j.pax.exam.Option;
@@ -57,7 +59,8 @@ import org.osgi.service.component.runtime.dto.ComponentDescriptionDTO;
 @RunWith(PaxExam.class)
 @ExamReactorStrategy(PerClass.class)
 public class DistributionIT {
-    private static final String[] OPENRM_BUNDLES = {"org.openrm.api", "org.openrm.routing", "org.openrm.sip"};
+    private static final String[] OPENRM_BUNDLES = {"org.openrm.api", "org.openrm.routing", "org.openrm.sip",
+        "org.openrm.health"};
 
     @Inject
     BundleContext context;
@@ -71,6 +74,9 @@ public class DistributionIT {
     @Inject
     SessionFactory sessionFactory;
 
+    @Inject
+    ResourceStates states;
+
     /** Runs a console command as an operator would and returns what it printed. */
     private String console(String command) throws Exception {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -78,6 +84,8 @@ public class DistributionIT {
         org.apache.karaf.shell.api.console.Session s = sessionFactory.create(System.in, ps, ps);
         try {
             s.execute(command);
+        } catch (Exception e) {
+            ps.println("Error executing command: " + e.getMessage()); // as the console shows it
         } finally {
             s.close();
         }
@@ -114,11 +122,14 @@ public class DistributionIT {
                 logLevel(LogLevel.INFO),
                 editConfigurationFilePut("etc/org.openrm.sip.cfg", "listen.port", Integer.toString(sip)),
                 editConfigurationFilePut("etc/org.openrm.resource-mcp1.cfg", "uri", "sip:127.0.0.1:" + mcp),
+                editConfigurationFilePut("etc/org.openrm.lrg-default.cfg", "monitor.interval.ms", "500"),
+                editConfigurationFilePut("etc/org.openrm.lrg-default.cfg", "monitor.timeout.ms", "300"),
                 editConfigurationFilePut("etc/org.apache.karaf.shell.cfg", "sshPort", Integer.toString(freePort())),
                 systemProperty("openrm.it.sip.port").value(Integer.toString(sip)),
                 systemProperty("openrm.it.mcp.port").value(Integer.toString(mcp)),
                 systemProperty("openrm.sip.jar").value(System.getProperty("openrm.sip.jar")),
                 systemProperty("openrm.routing.jar").value(System.getProperty("openrm.routing.jar")),
+                systemProperty("openrm.health.jar").value(System.getProperty("openrm.health.jar")),
                 systemProperty("openrm.sipp.dir").value(System.getProperty("openrm.sipp.dir"))));
         // the JVM flags bin/karaf passes on Java 9+, which Pax Exam does not add by itself
         String[] flags = {
@@ -233,6 +244,24 @@ public class DistributionIT {
         throw new AssertionError("no 200 to OPTIONS on port " + port + " within " + timeoutMs + " ms");
     }
 
+    /** Waits (at most {@code timeoutMs}) until media server {@code name} is in {@code state}. */
+    private void awaitState(String name, ResourceState state, long timeoutMs) throws Exception {
+        long end = System.currentTimeMillis() + timeoutMs;
+        while (states.state(name) != state && System.currentTimeMillis() < end) {
+            Thread.sleep(50);
+        }
+        assertEquals(name + ": " + states.get(name), state, states.state(name));
+    }
+
+    /** A sipp media server on the port of mcp1, answering INVITE and OPTIONS. */
+    private Process startMediaServer(Path work) throws Exception {
+        Path sippDir = Path.of(System.getProperty("openrm.sipp.dir"));
+        int mcp = Integer.getInteger("openrm.it.mcp.port");
+        return new ProcessBuilder("sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1",
+                "-p", Integer.toString(mcp), "-nostdin", "-trace_err").directory(work.toFile())
+                .redirectErrorStream(true).redirectOutput(work.resolve("uas.out").toFile()).start();
+    }
+
     private void update(String bsn, String jarProperty) throws Exception {
         Bundle b = bundle(bsn);
         assertNotNull(bsn, b);
@@ -244,16 +273,44 @@ public class DistributionIT {
     @Test
     public void consoleShowsResourcesAndRoutes() throws Exception {
         assertAllActive(30_000);
-        long end = System.currentTimeMillis() + 10_000;
-        String resources = "";
-        while (!resources.contains("mcp1") && System.currentTimeMillis() < end) {
-            resources = console("rm:resources");
-            Thread.sleep(100);
+        Process uas = startMediaServer(Files.createTempDirectory("openrm-it-console"));
+        try {
+            awaitState("mcp1", ResourceState.IN_SERVICE, 10_000);
+            long end = System.currentTimeMillis() + 10_000;
+            String resources = "";
+            while (!(resources.contains("mcp1") && resources.contains("200")) && System.currentTimeMillis() < end) {
+                resources = console("rm:resources");
+                Thread.sleep(100);
+            }
+            assertTrue(resources, resources.contains("in-service") && resources.contains(" ms"));
+            String route = console("rm:route 5551234");
+            assertTrue(route, route.contains("Resource:    mcp1"));
+            assertTrue(console("rm:sessions"), console("rm:sessions").contains("live sessions"));
+
+            // drained by the operator, and still drained after the health bundle is swapped
+            String out = console("rm:resource-disable mcp1");
+            assertTrue(out, out.contains("disabled"));
+            assertTrue(console("rm:resources"), console("rm:resources").contains("out-of-service"));
+            assertTrue(console("rm:route 5551234"), console("rm:route 5551234").contains("503"));
+            update("org.openrm.health", "openrm.health.jar");
+            assertAllActive(30_000);
+            Thread.sleep(1500); // a few probe rounds of the new health bundle
+            assertEquals(ResourceState.OUT_OF_SERVICE, states.state("mcp1"));
+            out = console("rm:resource-enable mcp1");
+            assertTrue(out, out.contains("enabled"));
+            awaitState("mcp1", ResourceState.IN_SERVICE, 5_000);
+            out = console("rm:resource-disable nosuch");
+            assertTrue(out, out.contains("No media server named 'nosuch'"));
+
+            // the media server dies: down within down.after x interval + timeout (2 x 500 + 300 ms here)
+            uas.destroyForcibly();
+            uas.waitFor(5, TimeUnit.SECONDS);
+            awaitState("mcp1", ResourceState.DOWN, 3_000);
+            assertTrue(console("rm:resources"), console("rm:resources").contains("down"));
+        } finally {
+            uas.destroyForcibly();
+            uas.waitFor(5, TimeUnit.SECONDS);
         }
-        assertTrue(resources, resources.contains("mcp1") && resources.contains("in-service"));
-        String route = console("rm:route 5551234");
-        assertTrue(route, route.contains("Resource:    mcp1"));
-        assertTrue(console("rm:sessions"), console("rm:sessions").contains("live sessions"));
     }
 
     @Test
@@ -262,6 +319,7 @@ public class DistributionIT {
         assertOptions200(10_000);
         update("org.openrm.sip", "openrm.sip.jar");
         update("org.openrm.routing", "openrm.routing.jar");
+        update("org.openrm.health", "openrm.health.jar");
         assertAllActive(30_000);
         assertOptions200(10_000);
     }
@@ -274,12 +332,10 @@ public class DistributionIT {
         Path work = Files.createTempDirectory("openrm-it-sipp");
         int sip = Integer.getInteger("openrm.it.sip.port");
         int mcp = Integer.getInteger("openrm.it.mcp.port");
-        Process uas = new ProcessBuilder("sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1",
-                "-p", Integer.toString(mcp), "-nostdin", "-trace_err").directory(work.toFile())
-                .redirectErrorStream(true).redirectOutput(work.resolve("uas.out").toFile()).start();
+        Process uas = startMediaServer(work);
         Process uac = null;
         try {
-            Thread.sleep(300);
+            awaitState("mcp1", ResourceState.IN_SERVICE, 10_000);
             // 20 calls held 8 s each: all are in progress while both bundles are swapped
             uac = new ProcessBuilder("sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
                     "-p", Integer.toString(freePort()), "-s", "5551234", "-m", "20", "-r", "20", "-d", "8000",
@@ -293,6 +349,7 @@ public class DistributionIT {
             assertEquals(20, ledger.inUse("mcp1"));
             update("org.openrm.sip", "openrm.sip.jar");
             update("org.openrm.routing", "openrm.routing.jar");
+            update("org.openrm.health", "openrm.health.jar");
             assertAllActive(30_000);
             // the sessions and their ports live in the api bundle: untouched by the swap
             assertEquals(20, sessions.size());

@@ -55,7 +55,7 @@ class HealthEndToEndTest {
             long t0 = System.currentTimeMillis();
             h.await("mcp-a", ResourceState.DOWN, bound);
             long down = System.currentTimeMillis() - t0;
-            assertEquals(List.of(ResourceState.SUSPECT, ResourceState.DOWN), h.path("mcp-a"));
+            h.awaitPath("mcp-a", List.of(ResourceState.SUSPECT, ResourceState.DOWN));
             mcpA.resume();
             long up = h.await("mcp-a", ResourceState.IN_SERVICE, INTERVAL + TIMEOUT + 500);
 
@@ -75,8 +75,8 @@ class HealthEndToEndTest {
             System.out.printf("health: silent->down %d ms, resumed->in-service %d ms, killed->down %d ms, "
                     + "restarted->in-service %d ms, 503 server healthy->in-service %d ms (bound %d ms)%n",
                     down, up, downKilled, upRestarted, back, bound);
-            assertEquals(List.of(ResourceState.SUSPECT, ResourceState.DOWN, ResourceState.IN_SERVICE,
-                    ResourceState.SUSPECT, ResourceState.DOWN, ResourceState.IN_SERVICE), h.path("mcp-a"));
+            h.awaitPath("mcp-a", List.of(ResourceState.SUSPECT, ResourceState.DOWN, ResourceState.IN_SERVICE,
+                    ResourceState.SUSPECT, ResourceState.DOWN, ResourceState.IN_SERVICE));
             assertTrue(h.events.stream().allMatch(e -> e.reason() != null && !e.reason().isEmpty()));
         } finally {
             mcpA.close();
@@ -105,7 +105,7 @@ class HealthEndToEndTest {
             }
             assertTrue(h.health.setDisabled("mcp-a", false, "test"));
             assertEquals(ResourceState.IN_SERVICE, h.state("mcp-a"));
-            assertEquals(List.of(ResourceState.OUT_OF_SERVICE, ResourceState.IN_SERVICE), h.path("mcp-a"));
+            h.awaitPath("mcp-a", List.of(ResourceState.OUT_OF_SERVICE, ResourceState.IN_SERVICE));
             h.rm.awaitIdle();
         }
     }

@@ -114,6 +114,11 @@ final class HealthUnderTest implements AutoCloseable {
         return System.currentTimeMillis() - start;
     }
 
+    /** Waits (at most 2 s: events reach listeners on their own thread) until {@code resource} went through {@code states}. */
+    void awaitPath(String resource, List<ResourceState> states) throws InterruptedException {
+        await(() -> path(resource).equals(states), 2000, () -> resource + " went through " + path(resource) + ", not " + states);
+    }
+
     /** The states {@code resource} went through, in order. */
     List<ResourceState> path(String resource) {
         List<ResourceState> out = new ArrayList<>();

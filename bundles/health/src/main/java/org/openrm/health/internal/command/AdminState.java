@@ -6,11 +6,12 @@ import org.openrm.health.internal.HealthMonitor;
 final class AdminState {
     private AdminState() { }
 
-    static String set(HealthMonitor health, String name, boolean disabled) {
+    static Object set(HealthMonitor health, String name, boolean disabled) {
         if (!health.setDisabled(name, disabled, "the console")) {
             throw new IllegalArgumentException("No media server named '" + name + "' (see rm:resources)");
         }
-        return "Media server " + name + (disabled ? " disabled: no new calls, calls in progress continue"
-                : " enabled: takes new calls when healthy");
+        System.out.println("Media server " + name + (disabled ? " disabled: no new calls, calls in progress continue"
+                : " enabled: takes new calls when healthy"));
+        return null;
     }
 }
