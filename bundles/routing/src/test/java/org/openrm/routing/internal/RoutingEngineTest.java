@@ -20,6 +20,7 @@ import org.osgi.service.cm.ConfigurationAdmin;
 class RoutingEngineTest {
     private final InMemoryResourceLedger ledger = new InMemoryResourceLedger();
     private final InMemoryPolicyLedger policy = new InMemoryPolicyLedger();
+    private final org.openrm.api.internal.InMemoryResourceStates states = new org.openrm.api.internal.InMemoryResourceStates();
     private final CallRequest call = new CallRequest("c1", "sip:123@rm", "123", "sip:a@x", "sip:123@rm", Map.of(), "");
 
     static RoutingEngine.Config config(boolean embedded) {
@@ -47,7 +48,7 @@ class RoutingEngineTest {
     }
 
     private RoutingEngine engine(String scheme, int... capacities) {
-        RoutingEngine e = new RoutingEngine(ledger, policy, new org.openrm.api.internal.InMemoryResourceStates(), new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(false));
+        RoutingEngine e = new RoutingEngine(ledger, policy, states, new org.openrm.api.internal.InMemoryRegistrations(), noConfigAdmin(), config(false));
         Map<String, Model.ConfigEntry> m = new HashMap<>();
         m.put("g", group("default", Map.of("scheme", scheme)));
         for (int i = 0; i < capacities.length; i++) {
@@ -60,6 +61,50 @@ class RoutingEngineTest {
     private String pick(RoutingEngine e) {
         RouteResult r = e.route(call);
         return r instanceof RouteResult.Target t ? t.resource() : null;
+    }
+
+    private void setHealth(String r, org.openrm.api.ResourceState h) {
+        states.update(r, s -> s.withHealth(h, 0, "test", 0));
+    }
+
+    @Test
+    void onlyHealthyServersAndSuspectOnesAsALastResort() {
+        for (String scheme : new String[] {"round-robin", "least-used", "least-percent"}) {
+            RoutingEngine e = engine(scheme, 100, 100, 100);
+            setHealth("mcp0", org.openrm.api.ResourceState.DOWN);
+            setHealth("mcp1", org.openrm.api.ResourceState.SUSPECT);
+            setHealth("mcp2", org.openrm.api.ResourceState.IN_SERVICE);
+            for (int i = 0; i < 50; i++) {
+                assertEquals("mcp2", pick(e), scheme);
+            }
+            setHealth("mcp2", org.openrm.api.ResourceState.QUARANTINED);
+            assertEquals("mcp1", pick(e), scheme + ": suspect when nothing in service is left");
+            states.update("mcp1", s -> s.withDisabled(true, 0, "test"));
+            RouteResult r = e.route(call);
+            assertInstanceOf(RouteResult.Rejection.class, r, scheme + ": down, quarantined, drained: none to pick");
+            assertEquals(503, ((RouteResult.Rejection) r).code());
+            states.retain(Set.of());
+            ledger.snapshot().keySet().forEach(k -> { while (ledger.inUse(k) > 0) { ledger.release(k); } });
+        }
+    }
+
+    @Test
+    void monitorKeysAreChecked() {
+        RoutingEngine e = engine("round-robin", 10);
+        Map<String, Model.ConfigEntry> m = new HashMap<>();
+        m.put("g", group("default", Map.of("monitor", "icmp")));
+        m.put("r", resource("a", Map.of("uri", "sip:10.0.0.1:5070")));
+        e.apply(m);
+        assertEquals(Set.of("mcp0"), e.model().resources.keySet(), "bad monitor kind rejected, last model kept");
+        m.put("g", group("default", Map.of("monitor.interval.ms", 1000, "monitor.timeout.ms", 2000)));
+        e.apply(m);
+        assertEquals(Set.of("mcp0"), e.model().resources.keySet(), "timeout above interval rejected");
+        m.put("g", group("default", Map.of("monitor", "none", "monitor.codes", "200, 404")));
+        e.apply(m);
+        assertEquals(Set.of("a"), e.model().resources.keySet());
+        org.openrm.api.ResourceCatalog.Entry entry = e.resources().get(0);
+        assertEquals(false, entry.monitor().options());
+        assertEquals(Set.of(200, 404), entry.monitor().aliveCodes());
     }
 
     @Test
