@@ -17,6 +17,7 @@ public final class Session {
     private final long receivedAt;
     volatile String resource;
     volatile String group;
+    private volatile String lastResource;
     private volatile long answeredAt;
     private volatile int attempts;
     private volatile int finalCode;
@@ -54,7 +55,13 @@ public final class Session {
     public void resourceSet(String resource, String group) {
         this.resource = resource;
         this.group = group;
+        if (resource != null) {
+            this.lastResource = resource;
+        }
     }
+
+    /** The media server that held the call last (kept after its port is released: for the CDR), or null. */
+    public String lastResource() { return lastResource; }
     /** Epoch ms the call was answered (2xx relayed), 0 while it is not. */
     public long answeredAt() { return answeredAt; }
     public boolean answered() { return answeredAt != 0; }

@@ -36,6 +36,17 @@ public interface SessionStore {
      */
     boolean end(Session session, EndReason reason, int finalCode);
 
+    /**
+     * Publishes the ending of a call that never became a live session (routing rejected it): listeners hear
+     * {@link SessionListener#ended} with {@link EndReason#REJECTED}; no port or policy count is touched.
+     */
+    void rejected(Session session, int code);
+
+    /** Endings held for a durable listener (none registered), and endings dropped because that hold was full. */
+    default long[] heldForDurableListener() {
+        return new long[] {0, 0};
+    }
+
     /** Live sessions, a weakly consistent view. */
     Collection<Session> sessions();
 

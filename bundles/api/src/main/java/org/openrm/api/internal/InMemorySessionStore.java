@@ -7,6 +7,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 
+import org.openrm.api.DurableSessionListener;
 import org.openrm.api.EndReason;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.ResourceLedger;
@@ -32,6 +33,14 @@ public class InMemorySessionStore implements SessionStore {
     private final Map<String, Session> byCallId = new ConcurrentHashMap<>();
     private final Map<String, Session> byId = new ConcurrentHashMap<>();
     private final List<SessionListener> listeners = new CopyOnWriteArrayList<>();
+    /** Maximum endings held while no durable listener (billing) is registered. */
+    static final int MAX_HELD = 200_000;
+    /** Endings waiting for a durable listener; guarded by {@link #durableLock}. */
+    private final java.util.ArrayDeque<Object[]> held = new java.util.ArrayDeque<>();
+    private final java.util.concurrent.atomic.AtomicLong heldDropped = new java.util.concurrent.atomic.AtomicLong();
+    private final Object durableLock = new Object();
+    /** Durable listeners registered; guarded by {@link #durableLock}. */
+    private final List<DurableSessionListener> durable = new CopyOnWriteArrayList<>();
     private final ResourceLedger ledger;
     private final PolicyLedger policy;
 
@@ -42,9 +51,82 @@ public class InMemorySessionStore implements SessionStore {
     }
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
-    public void addListener(SessionListener l) { listeners.add(l); }
+    public void addListener(SessionListener l) {
+        if (l instanceof DurableSessionListener d) {
+            synchronized (durableLock) {
+                // endings held while no durable listener was there go first, in order
+                int n = held.size();
+                for (Object[] e; (e = held.poll()) != null; ) {
+                    notifyEnded(d, (Session) e[0], (EndReason) e[1], (Integer) e[2], (Long) e[3]);
+                }
+                if (n > 0) {
+                    LOG.info("Handed {} session endings held in the api bundle to {}", n, d);
+                }
+                durable.add(d);
+            }
+            return;
+        }
+        listeners.add(l);
+    }
 
-    public void removeListener(SessionListener l) { listeners.remove(l); }
+    public void removeListener(SessionListener l) {
+        if (l instanceof DurableSessionListener d) {
+            synchronized (durableLock) {
+                durable.remove(d);
+            }
+            return;
+        }
+        listeners.remove(l);
+    }
+
+    @Override
+    public long[] heldForDurableListener() {
+        synchronized (durableLock) {
+            return new long[] {held.size(), heldDropped.get()};
+        }
+    }
+
+    private void publishEnded(Session s, EndReason reason, int code, long at) {
+        for (SessionListener l : listeners) {
+            notifyEnded(l, s, reason, code, at);
+        }
+        synchronized (durableLock) {
+            if (!durable.isEmpty()) {
+                for (DurableSessionListener d : durable) {
+                    notifyEnded(d, s, reason, code, at);
+                }
+            } else if (held.size() < MAX_HELD) {
+                held.add(new Object[] {s, reason, code, at});
+            } else if (heldDropped.getAndIncrement() % 10_000 == 0) {
+                LOG.error("No billing listener and {} session endings already held: ending of {} dropped ({} so far)",
+                        MAX_HELD, s.id(), heldDropped.get());
+            }
+        }
+    }
+
+    private static void notifyStarted(SessionListener l, Session s) {
+        try {
+            l.started(s);
+        } catch (RuntimeException e) {
+            LOG.warn("Session listener {} failed on start of {}", l, s.id(), e);
+        }
+    }
+
+    private static void notifyEnded(SessionListener l, Session s, EndReason reason, int code, long at) {
+        try {
+            l.ended(s, reason, code, at);
+        } catch (RuntimeException e) {
+            LOG.warn("Session listener {} failed on end of {}", l, s.id(), e);
+        }
+    }
+
+    @Override
+    public void rejected(Session s, int code) {
+        if (code != 0 && s.finalCode() == 0) {
+            s.finalCode(code);
+        }
+        publishEnded(s, EndReason.REJECTED, s.finalCode(), System.currentTimeMillis());
+    }
 
     @Override
     public boolean open(Session s, String resource, String group) {
@@ -56,11 +138,10 @@ public class InMemorySessionStore implements SessionStore {
         }
         byId.put(s.id(), s);
         for (SessionListener l : listeners) {
-            try {
-                l.started(s);
-            } catch (RuntimeException e) {
-                LOG.warn("Session listener {} failed on start of {}", l, s.id(), e);
-            }
+            notifyStarted(l, s);
+        }
+        for (SessionListener l : durable) {
+            notifyStarted(l, s);
         }
         return true;
     }
@@ -116,14 +197,7 @@ public class InMemorySessionStore implements SessionStore {
         if (s.selection() != null) {
             policy.release(s.selection().policyKeys());
         }
-        long now = System.currentTimeMillis();
-        for (SessionListener l : listeners) {
-            try {
-                l.ended(s, reason, s.finalCode(), now);
-            } catch (RuntimeException e) {
-                LOG.warn("Session listener {} failed on end of {}", l, s.id(), e);
-            }
-        }
+        publishEnded(s, reason, s.finalCode(), System.currentTimeMillis());
         return true;
     }
 

@@ -446,15 +446,20 @@ public class SipProxy implements SipListener, SipPinger {
             forwardToSipServer(st, req, cr);
             return;
         }
+        long receivedAt = System.currentTimeMillis();
         RouteResult rr = r.route(cr);
         if (rr instanceof RouteResult.Rejection rej) {
             reply(st, rej.code(), rej.reason(), rej.retryAfterS());
+            // reported (CDR with end reason rejected), never a live session
+            FromHeader from = (FromHeader) req.getHeader(FromHeader.NAME);
+            store.rejected(new Session(newSessionId(), cr.callId(), from.getTag(), cr.from(), cr.to(), cr.dialled(),
+                    receivedAt), rej.code());
             return;
         }
         RouteResult.Target t = (RouteResult.Target) rr;
         FromHeader from = (FromHeader) req.getHeader(FromHeader.NAME);
         Session s = new Session(newSessionId(), cr.callId(), from.getTag(), cr.from(), cr.to(), cr.dialled(),
-                System.currentTimeMillis());
+                receivedAt);
         s.selection(t.selection());
         if (!store.open(s, t.resource(), t.group())) {
             ledger.release(t.resource());
