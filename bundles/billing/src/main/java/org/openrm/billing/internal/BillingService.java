@@ -230,7 +230,7 @@ public class BillingService implements DurableSessionListener {
             long n = dropped.incrementAndGet();
             if (!spoolFull) {
                 spoolFull = true;
-                String text = "Billing spool full (" + spool.totalBytes() / (1024 * 1024) + " MB of spool.max.mb "
+                String text = "Billing spool full (" + spool.totalBytes() / 1024 + " KB of spool.max.mb "
                         + config.spool_max_mb() + "): new records are dropped and counted, the oldest kept; broker "
                         + config.broker_url() + " unreachable? First dropped: " + what;
                 LOG.error(text);
