@@ -60,7 +60,7 @@ import org.osgi.service.component.runtime.dto.ComponentDescriptionDTO;
 @ExamReactorStrategy(PerClass.class)
 public class DistributionIT {
     private static final String[] OPENRM_BUNDLES = {"org.openrm.api", "org.openrm.routing", "org.openrm.sip",
-        "org.openrm.health"};
+        "org.openrm.health", "org.openrm.billing"};
 
     @Inject
     BundleContext context;
@@ -130,6 +130,7 @@ public class DistributionIT {
                 systemProperty("openrm.sip.jar").value(System.getProperty("openrm.sip.jar")),
                 systemProperty("openrm.routing.jar").value(System.getProperty("openrm.routing.jar")),
                 systemProperty("openrm.health.jar").value(System.getProperty("openrm.health.jar")),
+                systemProperty("openrm.billing.jar").value(System.getProperty("openrm.billing.jar")),
                 systemProperty("openrm.sipp.dir").value(System.getProperty("openrm.sipp.dir"))));
         // the JVM flags bin/karaf passes on Java 9+, which Pax Exam does not add by itself
         String[] flags = {
@@ -320,8 +321,11 @@ public class DistributionIT {
         update("org.openrm.sip", "openrm.sip.jar");
         update("org.openrm.routing", "openrm.routing.jar");
         update("org.openrm.health", "openrm.health.jar");
+        update("org.openrm.billing", "openrm.billing.jar");
         assertAllActive(30_000);
         assertOptions200(10_000);
+        String billing = console("rm:billing");
+        assertTrue(billing, billing.contains("Broker:") && billing.contains("Spool:"));
     }
 
     @Test
