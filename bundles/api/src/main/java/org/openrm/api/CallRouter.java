@@ -25,6 +25,11 @@ public interface CallRouter {
      */
     RouteResult failover(CallRequest request, Selection selection, String failed, Set<String> tried, int attempt);
 
+    /** True if {@code host} (an IP address or name as configured) is a configured or registered media server's. */
+    default boolean isMediaServerHost(String host) {
+        return false;
+    }
+
     /** True if {@code host:port} is a configured or registered media server (its requests are MCP-originated). */
     default boolean isMediaServer(String host, int port) {
         return false;

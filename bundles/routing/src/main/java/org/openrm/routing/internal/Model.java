@@ -110,6 +110,8 @@ public final class Model {
     final List<Map.Entry<String, Profile>> prefixes;
     /** host:port of every resource, to recognise requests that media servers originate. */
     final Set<String> resourceAddresses;
+    /** host of every resource, to accept its requests at the SIP edge. */
+    final Set<String> resourceHosts;
 
     private Model(List<Group> groups, Map<String, Resource> resources, Map<String, Tenant> tenants,
                   Map<String, Profile> profiles) {
@@ -127,10 +129,14 @@ public final class Model {
         this.dids = Map.copyOf(d);
         this.prefixes = List.copyOf(px);
         Set<String> addrs = new java.util.HashSet<>();
+        Set<String> hosts = new java.util.HashSet<>();
         for (Resource r : resources.values()) {
-            addrs.add(hostPort(r.uri()));
+            String hp = hostPort(r.uri());
+            addrs.add(hp);
+            hosts.add(hp.substring(0, hp.lastIndexOf(':')));
         }
         this.resourceAddresses = Set.copyOf(addrs);
+        this.resourceHosts = Set.copyOf(hosts);
     }
 
     static Model empty() {

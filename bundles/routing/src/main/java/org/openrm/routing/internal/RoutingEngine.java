@@ -121,7 +121,7 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
     }
 
     @org.osgi.service.component.annotations.Deactivate
-    void deactivate() {
+    public void deactivate() {
         expiry.shutdownNow();
     }
 
@@ -451,6 +451,11 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
             skip[best] = true;
         }
         return null;
+    }
+
+    @Override
+    public boolean isMediaServerHost(String host) {
+        return model.resourceHosts.contains(host);
     }
 
     @Override

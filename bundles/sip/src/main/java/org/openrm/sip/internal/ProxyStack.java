@@ -9,7 +9,10 @@ import java.util.Queue;
 import javax.sip.PeerUnavailableException;
 
 import gov.nist.javax.sip.SipStackImpl;
+import gov.nist.javax.sip.header.Via;
+import gov.nist.javax.sip.message.SIPRequest;
 import gov.nist.javax.sip.message.SIPResponse;
+import gov.nist.javax.sip.stack.ServerRequestInterface;
 import gov.nist.javax.sip.stack.MessageChannel;
 import gov.nist.javax.sip.stack.MessageProcessor;
 import gov.nist.javax.sip.stack.SIPClientTransaction;
@@ -33,9 +36,20 @@ import gov.nist.javax.sip.stack.UDPMessageProcessor;
 final class ProxyStack extends SipStackImpl {
     private static final String RFC3261_COOKIE = "z9hg4bk";
     private final Field udpQueue;
+    /** What the stack is handed for a request the edge answered or dropped: nothing more happens to it. */
+    private static final ServerRequestInterface DROPPED = (request, channel) -> {
+        // already answered or deliberately dropped
+    };
 
-    ProxyStack(Properties p) throws PeerUnavailableException {
+    /** The SIP edge every parsed message passes before any transaction is looked up; null until set. */
+    volatile EdgeGuard edge;
+    /** Recognises openrm's own Via (responses with another top Via are not for openrm). */
+    volatile java.util.function.Predicate<Via> ownVia = v -> true;
+
+    ProxyStack(Properties p, TcpGuard tcp) throws PeerUnavailableException {
         super(p);
+        // accepted TCP connections go through openrm's guard (counted, framed, timed out)
+        this.networkLayer = tcp;
         Field f;
         try {
             f = UDPMessageProcessor.class.getDeclaredField("messageQueue");
@@ -85,8 +99,48 @@ final class ProxyStack extends SipStackImpl {
         return out;
     }
 
+    /**
+     * Stops the stack and its event scanner thread: the reference stack leaves that thread waiting forever (and
+     * with it, in Karaf, the whole old bundle revision after every update of the sip bundle). A wake-up event
+     * that no listener handles lets it see it was stopped.
+     */
+    private volatile javax.sip.SipProvider lastProvider;
+
+    @Override
+    public javax.sip.SipProvider createSipProvider(javax.sip.ListeningPoint lp) throws javax.sip.ObjectInUseException {
+        javax.sip.SipProvider p = super.createSipProvider(lp);
+        lastProvider = p;
+        return p;
+    }
+
+    @Override
+    public void stop() {
+        gov.nist.javax.sip.EventScanner scanner = getEventScanner();
+        super.stop();
+        if (scanner != null) {
+            scanner.forceStop();
+            javax.sip.SipProvider p = lastProvider;
+            if (p != null) {
+                scanner.addEvent(new gov.nist.javax.sip.EventWrapper(new java.util.EventObject(p), null));
+            }
+        }
+    }
+
+    @Override
+    public ServerRequestInterface newSIPServerRequest(SIPRequest request, MessageChannel channel) {
+        EdgeGuard e = edge;
+        if (e != null && !e.admit(request, channel)) {
+            return DROPPED; // answered or dropped at the edge (null would make the TCP path answer 503)
+        }
+        return super.newSIPServerRequest(request, channel);
+    }
+
     @Override
     public ServerResponseInterface newSIPServerResponse(SIPResponse response, MessageChannel channel) {
+        EdgeGuard e = edge;
+        if (e != null && !e.admit(response, channel, ownVia)) {
+            return null;
+        }
         String key = response.getTransactionId();
         if (key != null && key.startsWith(RFC3261_COOKIE)) {
             SIPTransaction tx = findTransaction(key, false);

@@ -88,6 +88,7 @@ public class SipProxy implements SipListener, SipPinger {
     private static final Logger LOG = LoggerFactory.getLogger(SipProxy.class);
     static final String GVP_HEADER = "X-Genesys-GVP-Session-ID";
     private static final Set<Integer> FAILOVER_CODES = Set.of(408, 480, 486, 500, 503);
+    private static final String ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, REFER, NOTIFY";
 
     @ObjectClassDefinition(name = "openrm SIP", description = "SIP listening points and proxy behaviour")
     public @interface Config {
@@ -149,6 +150,30 @@ public class SipProxy implements SipListener, SipPinger {
         @AttributeDefinition(description = "Upper bound on server and client transactions each")
         int max_transactions() default 300000;
 
+        @AttributeDefinition(description = "OPTIONS from an address not trusted gets no answer at all (scanners), instead of 403")
+        boolean untrusted_options_silent() default false;
+
+        @AttributeDefinition(description = "Largest SIP message accepted (bytes, UDP and TCP); larger ones get 513")
+        int max_message_size() default 16384;
+
+        @AttributeDefinition(description = "Most header fields in one message; more get 400")
+        int max_headers() default 100;
+
+        @AttributeDefinition(description = "Longest header field line (bytes); longer gets 400")
+        int max_line_length() default 4096;
+
+        @AttributeDefinition(description = "Most TCP connections open at once (incoming and outgoing); beyond it new ones are refused")
+        int max_tcp_connections() default 1000;
+
+        @AttributeDefinition(description = "Most TCP connections from one source address")
+        int max_tcp_connections_per_source() default 50;
+
+        @AttributeDefinition(description = "A TCP connection with no traffic for this long is closed (s)")
+        int tcp_idle_timeout_s() default 120;
+
+        @AttributeDefinition(description = "A TCP connection whose message is not complete this long after its first byte is closed (s; slowloris)")
+        int tcp_message_timeout_s() default 10;
+
         @AttributeDefinition(description = "Upper bound on OPTIONS health pings in flight")
         int max_pings() default 20000;
 
@@ -177,6 +202,10 @@ public class SipProxy implements SipListener, SipPinger {
     private volatile long saturatedAt;
     private volatile long lastTick;
     private volatile Cidr trusted;
+    /** The SIP edge: strangers, malformed requests, oversized messages; survives stack restarts. */
+    final EdgeGuard edge;
+    /** The TCP side of the edge: connection bounds and timeouts; survives stack restarts. */
+    final TcpGuard tcpGuard;
     private volatile ProxyStack stack;
     private SipProvider provider;
     private ListeningPoint udp;
@@ -196,7 +225,6 @@ public class SipProxy implements SipListener, SipPinger {
     private final Map<String, Long> abandoned = new ConcurrentHashMap<>();
     /** Media-server-originated INVITEs relayed to the SIP Server and not yet answered, for CANCEL. */
     private final Map<String, ClientTransaction> relayedInvites = new ConcurrentHashMap<>();
-    private final Map<String, Long> untrustedLogged = new ConcurrentHashMap<>();
     public final Stats stats = new Stats();
 
     /** Counters for metrics and tests. */
@@ -217,6 +245,8 @@ public class SipProxy implements SipListener, SipPinger {
         this.policy = policy;
         this.config = config;
         this.trusted = Cidr.parse(config.trusted_peers());
+        this.edge = new EdgeGuard(limits(config, trusted), this::isKnownPeer);
+        this.tcpGuard = new TcpGuard(tcpLimits(config));
         timer = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "openrm-sip-timer");
             t.setDaemon(true);
@@ -226,6 +256,7 @@ public class SipProxy implements SipListener, SipPinger {
         timer.scheduleWithFixedDelay(this::sweep, 10, 10, TimeUnit.SECONDS);
         lastTick = System.nanoTime();
         timer.scheduleAtFixedRate(this::sampleSaturation, 50, 50, TimeUnit.MILLISECONDS);
+        timer.scheduleWithFixedDelay(this::sweepTcp, 1, 1, TimeUnit.SECONDS);
         try {
             startStack(config);
         } catch (Exception e) {
@@ -239,6 +270,8 @@ public class SipProxy implements SipListener, SipPinger {
         Config old = this.config;
         Cidr t = Cidr.parse(c.trusted_peers());
         this.trusted = t;
+        edge.limits(limits(c, t));
+        tcpGuard.limits(tcpLimits(c));
         this.config = c;
         if (!old.listen_address().equals(c.listen_address()) || old.listen_port() != c.listen_port()
                 || !old.advertised_address().equals(c.advertised_address())
@@ -266,6 +299,31 @@ public class SipProxy implements SipListener, SipPinger {
         }
         pending.clear();
         LOG.info("SIP proxy stopped; {} live sessions stay in the session store", store.size());
+    }
+
+    private static TcpGuard.Limits tcpLimits(Config c) {
+        return new TcpGuard.Limits(c.max_tcp_connections(), c.max_tcp_connections_per_source(), c.tcp_idle_timeout_s() * 1000L,
+                c.tcp_message_timeout_s() * 1000L, c.max_message_size());
+    }
+
+    private static EdgeGuard.Limits limits(Config c, Cidr trusted) {
+        return new EdgeGuard.Limits(trusted, c.untrusted_options_silent(), c.max_message_size(), c.max_headers(),
+                c.max_line_length());
+    }
+
+    /** The SIP Server's host, or a configured or registered media server's: accepted even outside trusted.peers. */
+    private boolean isKnownPeer(InetAddress a) {
+        String ip = a.getHostAddress();
+        CallRouter r = router;
+        if (r != null && r.isMediaServerHost(ip)) {
+            return true;
+        }
+        try {
+            URI u = af.createURI(config.sipserver_uri());
+            return u instanceof SipURI su && ip.equals(su.getHost());
+        } catch (Exception e) {
+            return false;
+        }
     }
 
     private synchronized void startStack(Config c) throws Exception {
@@ -297,7 +355,9 @@ public class SipProxy implements SipListener, SipPinger {
             hf = f.createHeaderFactory();
             mf = f.createMessageFactory();
             af = f.createAddressFactory();
-            stack = new ProxyStack(p);
+            stack = new ProxyStack(p, tcpGuard);
+            stack.edge = edge;
+            stack.ownVia = v -> isOwnHost(v.getHost(), v.getPort());
             udp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.UDP);
             tcp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.TCP);
             provider = stack.createSipProvider(udp);
@@ -383,19 +443,16 @@ public class SipProxy implements SipListener, SipPinger {
 
     private void handleRequest(RequestEvent ev, Request req) throws Exception {
         String method = req.getMethod();
-        if (!isTrusted(req)) {
-            stats.untrusted.incrementAndGet();
-            if (!Request.ACK.equals(method)) {
-                replyStateless(req, Response.FORBIDDEN, null, 0);
-            }
-            return;
-        }
+        // strangers and malformed requests were answered at the edge (EdgeGuard) already
         MaxForwardsHeader mfh = (MaxForwardsHeader) req.getHeader(MaxForwardsHeader.NAME);
         boolean toUs = isOwnUri(req.getRequestURI()) && req.getHeader(RouteHeader.NAME) == null;
-        if (Request.OPTIONS.equals(method) && (toUs || (mfh != null && mfh.getMaxForwards() == 0
-                && isOwnUri(req.getRequestURI())))) {
+        String toTag = ((ToHeader) req.getHeader(ToHeader.NAME)).getTag();
+        boolean outOfDialog = toTag == null;
+        // openrm is the destination of the SIP Server's requests, not an open relay: it answers OPTIONS
+        // itself (a keep-alive), except one that may not travel further and is not for openrm (483)
+        if (Request.OPTIONS.equals(method) && outOfDialog && (toUs || mfh == null || mfh.getMaxForwards() > 0)) {
             Response ok = mf.createResponse(Response.OK, req);
-            ok.addHeader(hf.createAllowHeader("INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY"));
+            ok.addHeader(hf.createAllowHeader(ALLOW));
             tagTo(ok);
             provider.sendResponse(ok);
             return;
@@ -410,13 +467,24 @@ public class SipProxy implements SipListener, SipPinger {
             onCancel(ev, req);
             return;
         }
-        String toTag = ((ToHeader) req.getHeader(ToHeader.NAME)).getTag();
-        if (Request.INVITE.equals(method) && toTag == null) {
+        if (Request.INVITE.equals(method) && outOfDialog) {
             onInitialInvite(ev, req);
             return;
         }
-        if (Request.REGISTER.equals(method) && toUs) {
+        if (Request.REGISTER.equals(method) && outOfDialog) {
             onRegister(req);
+            return;
+        }
+        if (outOfDialog && !Request.ACK.equals(method)) {
+            // a new dialog or a standalone request openrm does not serve: answered as a UAS
+            if (EdgeGuard.KNOWN.contains(method)) {
+                Response r = mf.createResponse(Response.METHOD_NOT_ALLOWED, req);
+                r.addHeader(hf.createAllowHeader(ALLOW));
+                tagTo(r);
+                provider.sendResponse(r);
+            } else {
+                replyStateless(req, Response.NOT_IMPLEMENTED, null, 0);
+            }
             return;
         }
         onRouted(ev, req);
@@ -489,6 +557,10 @@ public class SipProxy implements SipListener, SipPinger {
             replyStateless(req, Response.BAD_REQUEST, "Contact With A SIP URI Required", 0);
             return;
         }
+        if (cu.getHeaderNames() != null && cu.getHeaderNames().hasNext()) {
+            replyStateless(req, Response.BAD_REQUEST, "Contact URI With Headers", 0);
+            return;
+        }
         javax.sip.header.ExpiresHeader eh = (javax.sip.header.ExpiresHeader) req.getHeader(javax.sip.header.ExpiresHeader.NAME);
         int expires = contact.getExpires() >= 0 ? contact.getExpires() : eh != null ? eh.getExpires() : 3600;
         String lrg = cu.getParameter("lrg");
@@ -504,6 +576,12 @@ public class SipProxy implements SipListener, SipPinger {
                 replyStateless(req, Response.BAD_REQUEST, "Bad capacity Parameter", 0);
                 return;
             }
+        }
+        InetAddress src = ((SIPMessage) req).getRemoteAddress();
+        if (expires > 0 && (src == null || !isIpLiteral(cu.getHost()) || !InetAddress.getByName(cu.getHost()).equals(src))) {
+            // a media server registers itself: a binding for another address would divert calls
+            replyStateless(req, Response.FORBIDDEN, "Contact Must Be The Registering Address", 0);
+            return;
         }
         String uri = (cu.isSecure() ? "sips:" : "sip:") + cu.getHost() + ":" + (cu.getPort() > 0 ? cu.getPort() : 5060)
                 + (cu.getTransportParam() == null ? "" : ";transport=" + cu.getTransportParam());
@@ -548,7 +626,8 @@ public class SipProxy implements SipListener, SipPinger {
             }
             out.setRequestURI(target);
             decrementMaxForwards(out);
-            removeOwnRoutes(out);
+            // the SIP Server is the destination: a route set preloaded beyond openrm is not followed
+            out.removeHeader(RouteHeader.NAME);
             String transport = target.getTransportParam() == null ? "udp" : target.getTransportParam().toLowerCase(Locale.ROOT);
             out.addFirst(recordRoute(transport(req)));
             out.addFirst(hf.createViaHeader(viaHost, viaPort, transport, newBranch()));
@@ -582,7 +661,9 @@ public class SipProxy implements SipListener, SipPinger {
                     : targetUri(t.uri(), ctx.call.dialled());
             out.setRequestURI(target);
             decrementMaxForwards(out);
-            removeOwnRoutes(out);
+            // the media server openrm chose is the destination: a route set the caller preloaded beyond openrm
+            // is not followed (it would send the call elsewhere)
+            out.removeHeader(RouteHeader.NAME);
             String transport = target.getTransportParam() == null ? "udp" : target.getTransportParam().toLowerCase(Locale.ROOT);
             out.addFirst(recordRoute(transport(ctx.request)));
             out.addFirst(hf.createViaHeader(viaHost, viaPort, transport, newBranch()));
@@ -790,11 +871,27 @@ public class SipProxy implements SipListener, SipPinger {
     /** Requests that follow a route set or Request-URI: in-dialog requests and other methods. */
     private void onRouted(RequestEvent ev, Request req) throws Exception {
         String method = req.getMethod();
-        removeOwnRoutes(req);
+        int ours = removeOwnRoutes(req);
         if (req.getHeader(RouteHeader.NAME) == null && isOwnUri(req.getRequestURI())) {
             if (!Request.ACK.equals(method)) {
                 replyStateless(req, ((ToHeader) req.getHeader(ToHeader.NAME)).getTag() != null
                         ? Response.CALL_OR_TRANSACTION_DOES_NOT_EXIST : Response.NOT_FOUND, null, 0);
+            }
+            return;
+        }
+        if (ours == 0) {
+            // a dialog openrm did not record-route: not openrm's to relay (it is no open relay)
+            if (!Request.ACK.equals(method)) {
+                replyStateless(req, Response.NOT_FOUND, "Not Routed Through This Proxy", 0);
+            }
+            return;
+        }
+        String hop = nextHopHost(req);
+        if (hop == null || !(isIpLiteral(hop) || isKnownHost(hop))) {
+            // no name lookups for a destination a peer wrote: openrm relays only to addresses and its own peers
+            LOG.debug("{} {}: next hop {} is neither an address nor a configured peer", method, callId(req), hop);
+            if (!Request.ACK.equals(method)) {
+                replyStateless(req, Response.NOT_FOUND, "Unknown Next Hop", 0);
             }
             return;
         }
@@ -1056,9 +1153,6 @@ public class SipProxy implements SipListener, SipPinger {
                     }
                 }
             }
-            if (untrustedLogged.size() > 10_000) {
-                untrustedLogged.clear();
-            }
             abandoned.values().removeIf(at -> now - at > 64_000);
         } catch (RuntimeException e) {
             LOG.warn("Orphan sweep failed", e);
@@ -1184,6 +1278,14 @@ public class SipProxy implements SipListener, SipPinger {
         return saturatedAt;
     }
 
+    private void sweepTcp() {
+        try {
+            tcpGuard.sweep();
+        } catch (RuntimeException e) {
+            LOG.warn("TCP sweep failed", e);
+        }
+    }
+
     /** Every 50 ms: a deep receive queue, a pending-INVITE table near its bound, or a late timer means saturation. */
     private void sampleSaturation() {
         long now = System.nanoTime();
@@ -1197,22 +1299,6 @@ public class SipProxy implements SipListener, SipPinger {
     }
 
     // ----------------------------------------------------------------------------------------- helpers
-
-    private boolean isTrusted(Request req) {
-        InetAddress a = ((SIPMessage) req).getRemoteAddress();
-        if (a == null || trusted.contains(a)) {
-            return true;
-        }
-        long now = System.currentTimeMillis();
-        String key = a.getHostAddress();
-        Long last = untrustedLogged.get(key);
-        if (last == null || now - last > 60_000) {
-            untrustedLogged.put(key, now);
-            LOG.warn("Rejected {} from untrusted peer {} (not in trusted.peers); logged once a minute per source",
-                    req.getMethod(), key);
-        }
-        return false;
-    }
 
     private ServerTransaction newServerTransaction(RequestEvent ev, Request req) throws SipException {
         ServerTransaction st = ev.getServerTransaction();
@@ -1323,13 +1409,53 @@ public class SipProxy implements SipListener, SipPinger {
     }
 
     /** Removes Route entries at the top that point at this proxy (loose routing, RFC 3261 16.4). */
-    private void removeOwnRoutes(Request req) {
+    /** Removes openrm's own Route entries from the top; returns how many there were. */
+    private int removeOwnRoutes(Request req) {
         for (int i = 0; i < 4; i++) {
             RouteHeader r = (RouteHeader) req.getHeader(RouteHeader.NAME);
             if (r == null || !isOwnUri(r.getAddress().getURI())) {
-                return;
+                return i;
             }
             req.removeFirst(RouteHeader.NAME);
+        }
+        return 4;
+    }
+
+    private static String nextHopHost(Request req) {
+        RouteHeader r = (RouteHeader) req.getHeader(RouteHeader.NAME);
+        URI u = r != null ? r.getAddress().getURI() : req.getRequestURI();
+        return u instanceof SipURI su ? su.getHost() : null;
+    }
+
+    static boolean isIpLiteral(String host) {
+        if (host.startsWith("[")) {
+            return true;
+        }
+        if (host.indexOf(':') >= 0) {
+            return true; // IPv6 without brackets
+        }
+        int dots = 0;
+        for (int i = 0; i < host.length(); i++) {
+            char c = host.charAt(i);
+            if (c == '.') {
+                dots++;
+            } else if (c < '0' || c > '9') {
+                return false;
+            }
+        }
+        return dots == 3;
+    }
+
+    /** The SIP Server's host or a media server's host as configured (possibly a name the operator chose). */
+    private boolean isKnownHost(String host) {
+        CallRouter r = router;
+        if (r != null && r.isMediaServerHost(host)) {
+            return true;
+        }
+        try {
+            return af.createURI(config.sipserver_uri()) instanceof SipURI su && host.equalsIgnoreCase(su.getHost());
+        } catch (Exception e) {
+            return false;
         }
     }
 

@@ -20,8 +20,14 @@ public class Slf4jStackLogger implements StackLogger {
     @Override public void logDebug(String message) { LOG.trace(message); }
     @Override public void logDebug(String message, Exception ex) { LOG.trace(message, ex); }
     @Override public void logTrace(String message) { LOG.trace(message); }
-    @Override public void logFatalError(String message) { LOG.error(message); }
-    @Override public void logError(String message) { LOG.error(message); }
+    @Override public void logFatalError(String message) { logError(message); }
+    @Override public void logError(String message) {
+        if (message != null && message.startsWith("bad event")) {
+            LOG.debug(message); // the wake-up openrm sends a stopped stack's event scanner
+        } else {
+            LOG.error(message);
+        }
+    }
     /** Levels cached for a second: the stack asks on every message, and each answer crosses Pax Logging. */
     private volatile long levelsReadAt;
     private volatile boolean error;
@@ -65,7 +71,13 @@ public class Slf4jStackLogger implements StackLogger {
     }
 
     @Override public void logError(String message, Exception ex) { LOG.error(message, ex); }
-    @Override public void logWarning(String message) { LOG.warn(message); }
+    @Override public void logWarning(String message) {
+        if (message != null && message.startsWith("Null request interface returned")) {
+            LOG.debug(message); // a request openrm's edge answered or dropped: counted and logged there
+        } else {
+            LOG.warn(message);
+        }
+    }
     @Override public void logInfo(String message) { LOG.debug(message); }
     @Override public void disableLogging() { }
     @Override public void enableLogging() { }

@@ -85,5 +85,6 @@ public final class ProxyUnderTest implements AutoCloseable {
     @Override
     public void close() {
         proxy.deactivate();
+        routing.deactivate();
     }
 }

@@ -1,0 +1,420 @@
+package org.openrm.sip.internal;
+
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import javax.net.ssl.SSLServerSocket;
+import javax.net.ssl.SSLSocket;
+
+import gov.nist.core.net.DefaultNetworkLayer;
+import gov.nist.core.net.NetworkLayer;
+import gov.nist.javax.sip.SipStackImpl;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The TCP side of openrm's SIP edge, as the stack's network layer: every accepted connection is counted (in
+ * total and per source address; beyond either bound it is closed at once) and its bytes are framed as they are
+ * read (header block, then Content-Length bytes of body), so that {@link #sweep} can close a connection idle for
+ * {@code tcp.idle.timeout.s}, a connection whose message is not complete {@code tcp.message.timeout.s} after its
+ * first byte (slowloris), and a reader refuses a message larger than {@code max.message.size}. The stack keeps
+ * one reader thread per connection, so these bounds are also the bound on its threads.
+ */
+final class TcpGuard implements NetworkLayer {
+    private static final Logger LOG = LoggerFactory.getLogger(TcpGuard.class);
+    private static final Pattern CONTENT_LENGTH = Pattern.compile("(?im)^(?:content-length|l)[ \\t]*:[ \\t]*(\\d{1,9})[ \\t]*\\r?$");
+
+    /** How long a connection refused at the edge stays open for answers already under way. */
+    static final long CLOSE_GRACE_MS = 300;
+
+    record Limits(int maxConnections, int maxPerSource, long idleMs, long messageMs, int maxMessageSize) { }
+
+    static final class Stats {
+        final AtomicLong accepted = new AtomicLong();
+        final AtomicLong refusedTotal = new AtomicLong();
+        final AtomicLong refusedPerSource = new AtomicLong();
+        final AtomicLong closedIdle = new AtomicLong();
+        final AtomicLong closedSlow = new AtomicLong();
+        final AtomicLong closedOversize = new AtomicLong();
+        /** Requests refused by the {@link RawScreen} before parsing (UDP and TCP). */
+        final AtomicLong screened = new AtomicLong();
+    }
+
+    final Stats stats = new Stats();
+    private volatile Limits limits;
+    private final Set<GuardedSocket> live = ConcurrentHashMap.newKeySet();
+    private final Map<InetAddress, AtomicInteger> perSource = new ConcurrentHashMap<>();
+    private final NetworkLayer plain = DefaultNetworkLayer.SINGLETON;
+    private final Map<String, Long> loggedAt = new ConcurrentHashMap<>();
+
+    TcpGuard(Limits limits) {
+        this.limits = limits;
+    }
+
+    void limits(Limits l) {
+        this.limits = l;
+    }
+
+    /** Connections accepted and open now. */
+    int open() {
+        return live.size();
+    }
+
+    /** Closes idle and slow connections; run every second. */
+    void sweep() {
+        long now = System.currentTimeMillis();
+        Limits l = limits;
+        for (GuardedSocket s : live) {
+            if (s.isClosed()) {
+                s.forget();
+                continue;
+            }
+            long started = s.messageStart;
+            if (started > 0 && now - started > l.messageMs()) {
+                stats.closedSlow.incrementAndGet();
+                logOnce("slow " + s.getInetAddress(), "Closed TCP connection from {}: a message still incomplete {} ms after its "
+                        + "first byte (tcp.message.timeout.s; logged once a minute per source)", s.getInetAddress(), now - started);
+                s.closeQuietly();
+            } else if (now - s.lastActivity > l.idleMs()) {
+                stats.closedIdle.incrementAndGet();
+                LOG.debug("Closed TCP connection from {}: idle", s.getInetAddress());
+                s.closeQuietly();
+            }
+        }
+    }
+
+    private void logOnce(String key, String format, Object... args) {
+        long now = System.currentTimeMillis();
+        Long last = loggedAt.get(key);
+        if (last == null || now - last > 60_000) {
+            if (loggedAt.size() > 10_000) {
+                loggedAt.clear();
+            }
+            loggedAt.put(key, now);
+            LOG.warn(format, args);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------ network layer
+
+    @Override
+    public ServerSocket createServerSocket(int port, int backlog, InetAddress bindAddress) throws IOException {
+        return new GuardedServerSocket(port, backlog, bindAddress);
+    }
+
+    @Override
+    public SSLServerSocket createSSLServerSocket(int port, int backlog, InetAddress bindAddress) throws IOException {
+        return plain.createSSLServerSocket(port, backlog, bindAddress);
+    }
+
+    @Override
+    public Socket createSocket(InetAddress address, int port) throws IOException {
+        return plain.createSocket(address, port);
+    }
+
+    @Override
+    public Socket createSocket(InetAddress address, int port, InetAddress myAddress) throws IOException {
+        return plain.createSocket(address, port, myAddress);
+    }
+
+    @Override
+    public Socket createSocket(InetAddress address, int port, InetAddress myAddress, int myPort) throws IOException {
+        return plain.createSocket(address, port, myAddress, myPort);
+    }
+
+    @Override
+    public SSLSocket createSSLSocket(InetAddress address, int port) throws IOException {
+        return plain.createSSLSocket(address, port);
+    }
+
+    @Override
+    public SSLSocket createSSLSocket(InetAddress address, int port, InetAddress myAddress) throws IOException {
+        return plain.createSSLSocket(address, port, myAddress);
+    }
+
+    @Override
+    public DatagramSocket createDatagramSocket() throws SocketException {
+        return plain.createDatagramSocket();
+    }
+
+    @Override
+    public DatagramSocket createDatagramSocket(int port, InetAddress laddr) throws SocketException {
+        return new ScreenedDatagramSocket(port, laddr);
+    }
+
+    /** The listening UDP socket: each datagram is screened before the stack reads it. */
+    private final class ScreenedDatagramSocket extends DatagramSocket {
+        ScreenedDatagramSocket(int port, InetAddress laddr) throws SocketException {
+            super(port, laddr);
+        }
+
+        @Override
+        public void receive(java.net.DatagramPacket p) throws IOException {
+            int capacity = p.getData().length - p.getOffset();
+            while (true) {
+                p.setLength(capacity);
+                super.receive(p);
+                RawScreen.Refusal r;
+                try {
+                    r = RawScreen.check(p.getData(), p.getOffset(), p.getLength(), limits.maxMessageSize());
+                } catch (RuntimeException e) {
+                    r = null; // the stack's parser has the last word
+                }
+                if (r == null) {
+                    return;
+                }
+                stats.screened.incrementAndGet();
+                logOnce(r.reason() + " " + p.getAddress(), "Refused a request from {} over UDP with {} {} (logged once a "
+                        + "minute per source and reason)", p.getAddress(), r.code(), r.reason());
+                byte[] answer = RawScreen.response(p.getData(), p.getOffset(), p.getLength(), r);
+                if (answer.length > 0) {
+                    send(new java.net.DatagramPacket(answer, answer.length, p.getAddress(), p.getPort()));
+                }
+            }
+        }
+    }
+
+    @Override
+    public void setSipStack(SipStackImpl stack) {
+        // nothing: the guard needs no stack
+    }
+
+    /** Accepts only within the connection bounds; the stack never sees a refused connection. */
+    private final class GuardedServerSocket extends ServerSocket {
+        GuardedServerSocket(int port, int backlog, InetAddress bind) throws IOException {
+            super(port, backlog, bind);
+        }
+
+        @Override
+        public Socket accept() throws IOException {
+            while (true) {
+                GuardedSocket s = new GuardedSocket();
+                implAccept(s);
+                Limits l = limits;
+                InetAddress src = s.getInetAddress();
+                AtomicInteger n = perSource.computeIfAbsent(src, a -> new AtomicInteger());
+                if (live.size() >= l.maxConnections()) {
+                    stats.refusedTotal.incrementAndGet();
+                    logOnce("total", "Refused TCP connection from {}: max.tcp.connections {} open (logged once a minute)",
+                            src, l.maxConnections());
+                    s.closeQuietly();
+                    continue;
+                }
+                if (n.incrementAndGet() > l.maxPerSource()) {
+                    n.decrementAndGet();
+                    stats.refusedPerSource.incrementAndGet();
+                    logOnce("source " + src, "Refused TCP connection from {}: max.tcp.connections.per.source {} open from it "
+                            + "(logged once a minute per source)", src, l.maxPerSource());
+                    s.closeQuietly();
+                    continue;
+                }
+                s.counted = n;
+                live.add(s);
+                stats.accepted.incrementAndGet();
+                return s;
+            }
+        }
+    }
+
+    /** An accepted connection whose reads are framed into SIP messages. */
+    private final class GuardedSocket extends Socket {
+        volatile long lastActivity = System.currentTimeMillis();
+        /** Epoch ms of the first byte of a message not yet complete; 0 between messages. */
+        volatile long messageStart;
+        AtomicInteger counted;
+        private final AtomicBoolean forgotten = new AtomicBoolean();
+        private InputStream in;
+
+        @Override
+        public synchronized InputStream getInputStream() throws IOException {
+            if (in == null) {
+                in = new Framer(super.getInputStream(), this);
+            }
+            return in;
+        }
+
+        void forget() {
+            if (forgotten.compareAndSet(false, true)) {
+                live.remove(this);
+                AtomicInteger n = counted;
+                if (n != null && n.decrementAndGet() <= 0) {
+                    perSource.remove(getInetAddress(), n);
+                }
+            }
+        }
+
+        void closeQuietly() {
+            try {
+                close();
+            } catch (IOException e) {
+                // closing anyway
+            }
+        }
+
+        @Override
+        public synchronized void close() throws IOException {
+            forget();
+            super.close();
+        }
+    }
+
+    /** Follows message boundaries in the byte stream: header block up to CRLFCRLF, then Content-Length bytes. */
+    private final class Framer extends FilterInputStream {
+        private final GuardedSocket socket;
+        private final StringBuilder head = new StringBuilder(1024);
+        private long bodyLeft = -1; // -1: in the header block (or between messages)
+        private int tail; // last four bytes of the header block, to find CRLFCRLF
+
+        Framer(InputStream in, GuardedSocket socket) {
+            super(in);
+            this.socket = socket;
+        }
+
+        /** A refused request whose bytes the stack has not been given: refused on the next read. */
+        private byte[] refusedHead;
+        private RawScreen.Refusal refusal;
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            int n = read(one, 0, 1);
+            return n <= 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (refusal != null) {
+                refuse(refusedHead, refusal);
+            }
+            int n = super.read(b, off, len);
+            if (n > 0) {
+                int keep = consume(b, off, n);
+                if (keep == 0 && refusal != null) {
+                    refuse(refusedHead, refusal);
+                }
+                return keep;
+            }
+            return n;
+        }
+
+        /** Follows the messages in {@code b}; returns how many bytes the stack may have (fewer when one is refused). */
+        private int consume(byte[] b, int off, int n) throws IOException {
+            long now = System.currentTimeMillis();
+            socket.lastActivity = now;
+            int max = limits.maxMessageSize();
+            int startIdx = -1;
+            for (int i = off; i < off + n; i++) {
+                byte c = b[i];
+                if (bodyLeft > 0) {
+                    long take = Math.min(bodyLeft, off + n - i);
+                    bodyLeft -= take;
+                    i += (int) take - 1;
+                    if (bodyLeft == 0) {
+                        endOfMessage();
+                    }
+                    continue;
+                }
+                if (head.length() == 0 && (c == '\r' || c == '\n')) {
+                    continue; // keep-alive CRLFs between messages
+                }
+                if (head.length() == 0) {
+                    socket.messageStart = now;
+                    startIdx = i;
+                }
+                head.append((char) (c & 0xff));
+                tail = (tail << 8) | (c & 0xff);
+                if (head.length() > max) {
+                    oversize("header block over " + max + " bytes");
+                }
+                if (tail == 0x0d0a0d0a) {
+                    byte[] h = head.toString().getBytes(StandardCharsets.ISO_8859_1);
+                    RawScreen.Refusal r = screen(h);
+                    if (r != null) {
+                        refusal = r;
+                        refusedHead = h;
+                        head.setLength(0);
+                        tail = 0;
+                        // the messages before this one go to the stack; this one never does
+                        return startIdx >= 0 ? startIdx - off : 0;
+                    }
+                    Matcher m = CONTENT_LENGTH.matcher(head);
+                    long length = m.find() ? Long.parseLong(m.group(1)) : 0;
+                    if (head.length() + length > max) {
+                        oversize("Content-Length " + length);
+                    }
+                    head.setLength(0);
+                    tail = 0;
+                    startIdx = -1;
+                    bodyLeft = length;
+                    if (length == 0) {
+                        endOfMessage();
+                    }
+                }
+            }
+            return n;
+        }
+
+        private RawScreen.Refusal screen(byte[] h) {
+            try {
+                return RawScreen.check(h, 0, h.length, Integer.MAX_VALUE);
+            } catch (RuntimeException e) {
+                return null; // the stack's parser has the last word
+            }
+        }
+
+        /** Answers a refused request and closes the connection (its framing is suspect). */
+        private void refuse(byte[] h, RawScreen.Refusal r) throws IOException {
+            refusal = null;
+            stats.screened.incrementAndGet();
+            logOnce(r.reason() + " " + socket.getInetAddress(), "Refused a request from {} over TCP with {} {}, connection "
+                    + "closed (logged once a minute per source and reason)", socket.getInetAddress(), r.code(), r.reason());
+            byte[] answer = RawScreen.response(h, 0, h.length, r);
+            try {
+                if (answer.length > 0) {
+                    socket.getOutputStream().write(answer);
+                    socket.getOutputStream().flush();
+                }
+                // answers to the requests before this one may still be on their way out: this connection's own
+                // reader thread waits a moment before the connection closes
+                Thread.sleep(CLOSE_GRACE_MS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                socket.closeQuietly();
+            }
+            throw new IOException("request refused at the edge: " + r.code() + " " + r.reason());
+        }
+
+        private void endOfMessage() {
+            bodyLeft = -1;
+            socket.messageStart = 0;
+        }
+
+        private void oversize(String what) throws IOException {
+            stats.closedOversize.incrementAndGet();
+            logOnce("oversize " + socket.getInetAddress(), "Closed TCP connection from {}: message larger than max.message.size "
+                    + "({}; logged once a minute per source)", socket.getInetAddress(), what);
+            socket.closeQuietly();
+            throw new IOException("SIP message larger than max.message.size: " + what);
+        }
+    }
+
+    static String ascii(byte[] b) {
+        return new String(b, StandardCharsets.ISO_8859_1);
+    }
+}
