@@ -235,6 +235,10 @@ public class SipProxy implements SipListener, SipPinger {
         public final AtomicLong untrusted = new AtomicLong();
         public final AtomicLong statelessResponses = new AtomicLong();
         public final AtomicLong mediaServerOriginated = new AtomicLong();
+        /** Answers that could not be sent because the peer's connection was gone. */
+        public final AtomicLong undeliverable = new AtomicLong();
+        /** Requests whose handling threw (answered 500): should stay 0, the fuzz tests check it. */
+        public final AtomicLong requestErrors = new AtomicLong();
     }
 
     @Activate
@@ -434,6 +438,13 @@ public class SipProxy implements SipListener, SipPinger {
         try {
             handleRequest(ev, req);
         } catch (Exception e) {
+            if (isTransportFailure(e)) {
+                // the peer is gone (its connection closed before the answer): nothing to answer to
+                stats.undeliverable.incrementAndGet();
+                LOG.debug("Answer to {} {} not delivered: {}", req.getMethod(), callId(req), e.toString());
+                return;
+            }
+            stats.requestErrors.incrementAndGet();
             LOG.warn("Request {} {} failed: {}", req.getMethod(), callId(req), e.toString(), e);
             if (!Request.ACK.equals(req.getMethod())) {
                 replyStateless(req, Response.SERVER_INTERNAL_ERROR, null, 0);
@@ -1425,6 +1436,20 @@ public class SipProxy implements SipListener, SipPinger {
         RouteHeader r = (RouteHeader) req.getHeader(RouteHeader.NAME);
         URI u = r != null ? r.getAddress().getURI() : req.getRequestURI();
         return u instanceof SipURI su ? su.getHost() : null;
+    }
+
+    static boolean isTransportFailure(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof java.io.IOException) {
+                return true;
+            }
+            String m = t.getMessage();
+            if (m != null && (m.startsWith("Could not connect") || m.contains("Socket is closed")
+                    || m.contains("Connection refused"))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     static boolean isIpLiteral(String host) {

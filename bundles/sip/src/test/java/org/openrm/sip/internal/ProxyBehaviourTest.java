@@ -47,7 +47,7 @@ class ProxyBehaviourTest {
         int p = Sipp.freePort();
         try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(Sipp.freePort(), 10),
                 Map.of("trusted.peers", "10.0.0.0/8"));
-             RawSip ua = new RawSip()) {
+             RawSip ua = RawSip.stranger()) {
             ua.send(RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua.port(), 70, ""), p);
             ua.expect("403");
             assertEquals(0, rm.proxy.stats.invites.get());

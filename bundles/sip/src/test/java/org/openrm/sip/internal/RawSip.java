@@ -16,8 +16,17 @@ final class RawSip implements AutoCloseable {
     }
 
     RawSip(int port) throws IOException {
-        socket = new DatagramSocket(port, InetAddress.getLoopbackAddress());
+        this(port, InetAddress.getLoopbackAddress());
+    }
+
+    /** Bound to {@code address}, e.g. 127.0.0.2: a stranger on loopback, neither the SIP Server nor a media server. */
+    RawSip(int port, InetAddress address) throws IOException {
+        socket = new DatagramSocket(port, address);
         socket.setSoTimeout(3000);
+    }
+
+    static RawSip stranger() throws IOException {
+        return new RawSip(0, InetAddress.getByName("127.0.0.2"));
     }
 
     int port() {
@@ -61,8 +70,12 @@ final class RawSip implements AutoCloseable {
     }
 
     static String request(String method, String ruri, int from, int maxForwards, String extra) {
+        return request(method, ruri, "127.0.0.1", from, maxForwards, extra);
+    }
+
+    static String request(String method, String ruri, String host, int from, int maxForwards, String extra) {
         return method + " " + ruri + " SIP/2.0\n"
-                + "Via: SIP/2.0/UDP 127.0.0.1:" + from + ";branch=z9hG4bK-raw-" + System.nanoTime() + "\n"
+                + "Via: SIP/2.0/UDP " + host + ":" + from + ";branch=z9hG4bK-raw-" + System.nanoTime() + "\n"
                 + "From: <sip:test@127.0.0.1:" + from + ">;tag=t" + System.nanoTime() + "\n"
                 + "To: <" + ruri + ">\n"
                 + "Call-ID: raw-" + System.nanoTime() + "@127.0.0.1\n"

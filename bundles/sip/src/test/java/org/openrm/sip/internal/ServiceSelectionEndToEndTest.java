@@ -74,7 +74,7 @@ class ServiceSelectionEndToEndTest {
         cfg.put("org.openrm.lrg~default", Map.of());
         try (ProxyUnderTest rm = new ProxyUnderTest(p, cfg, Map.of(), Map.of("embedded.defaults", "false"));
              Sipp media = Sipp.uas("mcp-registered", "uas.xml", mcp, "u1");
-             RawSip registrar = new RawSip()) {
+             RawSip registrar = RawSip.stranger()) {
             registrar.send(RawSip.request("INVITE", "sip:5551234@127.0.0.1:" + p, registrar.port(), 70, ""), p);
             registrar.expect("503"); // nothing registered yet
             registrar.send(RawSip.request("REGISTER", "sip:127.0.0.1:" + p, registrar.port(), 70,
@@ -109,7 +109,7 @@ class ServiceSelectionEndToEndTest {
         Map<String, Map<String, Object>> cfg = new HashMap<>();
         cfg.put("org.openrm.lrg~default", Map.of());
         try (ProxyUnderTest rm = new ProxyUnderTest(p, cfg, Map.of("trusted.peers", "10.0.0.0/8"));
-             RawSip registrar = new RawSip()) {
+             RawSip registrar = RawSip.stranger()) {
             registrar.send(RawSip.request("REGISTER", "sip:127.0.0.1:" + p, registrar.port(), 70, ""), p);
             registrar.expect("403");
         }
