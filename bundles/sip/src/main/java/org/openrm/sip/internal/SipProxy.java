@@ -588,8 +588,11 @@ public class SipProxy implements SipListener, SipPinger {
                 return;
             }
         }
-        InetAddress src = ((SIPMessage) req).getRemoteAddress();
-        if (expires > 0 && (src == null || !isIpLiteral(cu.getHost()) || !InetAddress.getByName(cu.getHost()).equals(src))) {
+        // the edge wrote the source address into the top Via as received
+        ViaHeader topVia = (ViaHeader) req.getHeader(ViaHeader.NAME);
+        String src = topVia == null ? null : topVia.getReceived();
+        if (expires > 0 && (src == null || !isIpLiteral(cu.getHost()) || !isIpLiteral(src)
+                || !InetAddress.getByName(cu.getHost()).equals(InetAddress.getByName(src)))) {
             // a media server registers itself: a binding for another address would divert calls
             replyStateless(req, Response.FORBIDDEN, "Contact Must Be The Registering Address", 0);
             return;

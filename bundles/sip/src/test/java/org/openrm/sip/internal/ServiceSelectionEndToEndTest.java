@@ -74,7 +74,7 @@ class ServiceSelectionEndToEndTest {
         cfg.put("org.openrm.lrg~default", Map.of());
         try (ProxyUnderTest rm = new ProxyUnderTest(p, cfg, Map.of(), Map.of("embedded.defaults", "false"));
              Sipp media = Sipp.uas("mcp-registered", "uas.xml", mcp, "u1");
-             RawSip registrar = RawSip.stranger()) {
+             RawSip registrar = new RawSip()) {
             registrar.send(RawSip.request("INVITE", "sip:5551234@127.0.0.1:" + p, registrar.port(), 70, ""), p);
             registrar.expect("503"); // nothing registered yet
             registrar.send(RawSip.request("REGISTER", "sip:127.0.0.1:" + p, registrar.port(), 70,
