@@ -15,8 +15,6 @@ import java.util.Map;
 final class RawScreen {
     private static final Map<String, String> COMPACT = Map.of("v", "via", "f", "from", "t", "to", "i", "call-id",
             "l", "content-length", "m", "contact");
-    private static final List<String> REQUIRED = List.of("via", "from", "to", "call-id", "cseq");
-    private static final List<String> SINGLE = List.of("from", "to", "call-id", "cseq", "max-forwards", "content-length");
     private static final String TOKEN_CHARS = "-.!%*_+`'~";
 
     private RawScreen() { }
@@ -28,63 +26,129 @@ final class RawScreen {
      * Screens the message in {@code b[off..off+len)}; {@code maxSize} bounds its length. Returns null to pass it on.
      */
     static Refusal check(byte[] b, int off, int len, int maxSize) {
-        String text = new String(b, off, Math.min(len, 65536), StandardCharsets.ISO_8859_1);
-        if (text.startsWith("SIP/") || text.isBlank()) {
-            return null; // a response (the stack drops what is not for it) or a keep-alive
+        int end = off + len;
+        // responses and keep-alives pass without a look (the stack drops what is not for openrm)
+        int start = off;
+        while (start < end && (b[start] == '\r' || b[start] == '\n' || b[start] == ' ')) {
+            start++;
         }
-        int end = text.indexOf("\r\n\r\n");
-        if (end < 0) {
-            end = text.indexOf("\n\n");
+        if (start >= end || (end - start >= 4 && b[start] == 'S' && b[start + 1] == 'I' && b[start + 2] == 'P'
+                && b[start + 3] == '/')) {
+            return null;
         }
-        String head = end < 0 ? text : text.substring(0, end);
-        String[] lines = head.split("\r?\n");
-        String requestLine = lines[0];
         if (len > maxSize) {
             return new Refusal(513, "Message Too Large");
         }
-        String[] parts = requestLine.trim().split(" +");
+        int headEnd = indexOfBlankLine(b, start, end);
+        int lineEnd = indexOf(b, start, headEnd, (byte) '\n');
+        String requestLine = ascii(b, start, lineEnd).trim();
+        String[] parts = requestLine.split(" +");
         if (parts.length == 3 && parts[2].toUpperCase(Locale.ROOT).startsWith("SIP/") && !parts[2].equals("SIP/2.0")) {
             return new Refusal(505, "Version Not Supported");
         }
         if (parts.length == 3 && bareIpv6(parts[1])) {
             return new Refusal(400, "IPv6 Reference Without Brackets");
         }
-        Map<String, Integer> seen = new java.util.HashMap<>();
-        List<String> headers = unfold(lines);
-        for (String h : headers) {
-            int colon = h.indexOf(':');
-            if (colon <= 0) {
-                continue; // not a header line: the stack's parser decides
+        int via = 0, from = 0, to = 0, callId = 0, cseq = 0, maxForwards = 0, contentLength = 0;
+        String cseqValue = null;
+        int pos = lineEnd + 1;
+        while (pos < headEnd) {
+            int eol = indexOf(b, pos, headEnd, (byte) '\n');
+            // fold continuation lines into this header
+            int next = eol + 1;
+            while (next < headEnd && (b[next] == ' ' || b[next] == '\t')) {
+                next = indexOf(b, next, headEnd, (byte) '\n') + 1;
             }
-            String name = h.substring(0, colon).trim().toLowerCase(Locale.ROOT);
-            name = COMPACT.getOrDefault(name, name);
-            seen.merge(name, 1, Integer::sum);
-            if (name.equals("from") || name.equals("to")) {
-                String why = nameAddr(h.substring(colon + 1).trim());
-                if (why != null) {
-                    return new Refusal(400, "Malformed " + (name.equals("from") ? "From" : "To") + ": " + why);
+            int colon = indexOf(b, pos, Math.min(eol, pos + 64), (byte) ':');
+            if (colon < Math.min(eol, pos + 64)) {
+                int nameEnd = colon;
+                while (nameEnd > pos && (b[nameEnd - 1] == ' ' || b[nameEnd - 1] == '\t')) {
+                    nameEnd--;
+                }
+                switch (name(b, pos, nameEnd)) {
+                    case "via", "v" -> via++;
+                    case "from", "f" -> {
+                        from++;
+                        String why = nameAddr(unfolded(b, colon + 1, Math.min(next, headEnd)));
+                        if (why != null) {
+                            return new Refusal(400, "Malformed From: " + why);
+                        }
+                    }
+                    case "to", "t" -> {
+                        to++;
+                        String why = nameAddr(unfolded(b, colon + 1, Math.min(next, headEnd)));
+                        if (why != null) {
+                            return new Refusal(400, "Malformed To: " + why);
+                        }
+                    }
+                    case "call-id", "i" -> callId++;
+                    case "cseq" -> {
+                        cseq++;
+                        cseqValue = unfolded(b, colon + 1, Math.min(next, headEnd));
+                    }
+                    case "max-forwards" -> maxForwards++;
+                    case "content-length", "l" -> contentLength++;
+                    default -> { }
                 }
             }
+            pos = next;
         }
-        String cseq = firstValue(headers, "cseq");
-        if (parts.length == 3 && cseq != null) {
-            String[] c = cseq.trim().split("\\s+");
+        if (parts.length == 3 && cseqValue != null) {
+            String[] c = cseqValue.trim().split("\\s+");
             if (c.length == 2 && !c[1].equals(parts[0])) {
                 return EdgeGuard.KNOWN.contains(parts[0]) ? new Refusal(400, "CSeq Method Mismatch")
                         : new Refusal(501, "Not Implemented");
             }
         }
-        for (String r : REQUIRED) {
-            if (!seen.containsKey(r)) {
-                return new Refusal(400, "Missing " + r + " Header");
-            }
+        if (via == 0) {
+            return new Refusal(400, "Missing via Header");
         }
-        for (String s : SINGLE) {
-            if (seen.getOrDefault(s, 0) > 1) {
-                return new Refusal(400, "Duplicate " + s + " Header");
-            }
+        if (from == 0 || to == 0 || callId == 0 || cseq == 0) {
+            return new Refusal(400, "Missing " + (from == 0 ? "from" : to == 0 ? "to" : callId == 0 ? "call-id" : "cseq") + " Header");
+        }
+        if (from > 1 || to > 1 || callId > 1 || cseq > 1 || maxForwards > 1 || contentLength > 1) {
+            return new Refusal(400, "Duplicate " + (from > 1 ? "from" : to > 1 ? "to" : callId > 1 ? "call-id"
+                    : cseq > 1 ? "cseq" : maxForwards > 1 ? "max-forwards" : "content-length") + " Header");
         }
         return null;
+    }
+
+    private static int indexOf(byte[] b, int from, int to, byte c) {
+        for (int i = from; i < to; i++) {
+            if (b[i] == c) {
+                return i;
+            }
+        }
+        return to;
+    }
+
+    /** Where the header block ends (the blank line), or {@code end}. */
+    private static int indexOfBlankLine(byte[] b, int from, int end) {
+        for (int i = from; i + 1 < end; i++) {
+            if (b[i] == '\n' && (b[i + 1] == '\n' || (b[i + 1] == '\r' && i + 2 < end && b[i + 2] == '\n'))) {
+                return i + 1;
+            }
+        }
+        return end;
+    }
+
+    private static String ascii(byte[] b, int from, int to) {
+        return new String(b, from, Math.max(0, to - from), StandardCharsets.ISO_8859_1);
+    }
+
+    /** A header name, lower case. */
+    private static String name(byte[] b, int from, int to) {
+        char[] c = new char[to - from];
+        for (int i = from; i < to; i++) {
+            int x = b[i] & 0xff;
+            c[i - from] = (char) (x >= 'A' && x <= 'Z' ? x + 32 : x);
+        }
+        return new String(c);
+    }
+
+    /** A header value with its continuation lines joined. */
+    private static String unfolded(byte[] b, int from, int to) {
+        return ascii(b, from, to).replaceAll("\\r?\\n[ \\t]+", " ").trim();
     }
 
     /** True for a sip: or sips: URI whose host is an IPv6 address without [] (RFC 5118 4.2). */
@@ -102,19 +166,6 @@ final class RawScreen {
         }
         String hostport = u.substring(from, end);
         return !hostport.startsWith("[") && hostport.indexOf(':') != hostport.lastIndexOf(':');
-    }
-
-    private static String firstValue(List<String> headers, String wanted) {
-        for (String h : headers) {
-            int colon = h.indexOf(':');
-            if (colon > 0) {
-                String name = h.substring(0, colon).trim().toLowerCase(Locale.ROOT);
-                if (COMPACT.getOrDefault(name, name).equals(wanted)) {
-                    return h.substring(colon + 1);
-                }
-            }
-        }
-        return null;
     }
 
     /** Header lines with continuation lines folded in. */
