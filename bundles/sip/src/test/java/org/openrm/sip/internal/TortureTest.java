@@ -32,7 +32,7 @@ import org.junit.jupiter.api.Test;
  * only along a route set it record-routed (404 otherwise).
  */
 class TortureTest {
-    static final Path DIR = Path.of(System.getProperty("openrm.torture.dir", "../../../shared/testdata/sip-torture")).toAbsolutePath();
+    static final Path DIR = Path.of(System.getProperty("openrm.torture.dir", "src/test/resources/sip-torture")).toAbsolutePath();
 
     /** What openrm must do: forward an INVITE to the media server, answer with one of the codes, or stay silent. */
     record Verdict(boolean invite, Set<Integer> codes, boolean silent, String why) {
