@@ -1317,6 +1317,13 @@ public class SipProxy implements SipListener, SipPinger {
     private ServerTransaction newServerTransaction(RequestEvent ev, Request req) throws SipException {
         ServerTransaction st = ev.getServerTransaction();
         if (st != null) {
+            if (!st.getRequest().getMethod().equals(req.getMethod())) {
+                // a peer reused another request's branch: the stack matched it to that transaction; nothing
+                // sensible can be answered on it
+                LOG.debug("{} {} reuses the branch of a {} transaction: dropped", req.getMethod(), callId(req),
+                        st.getRequest().getMethod());
+                return null;
+            }
             return st; // the stack made one already (it does for CANCEL); retransmissions never reach us
         }
         try {
