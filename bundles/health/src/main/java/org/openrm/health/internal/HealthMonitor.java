@@ -247,14 +247,28 @@ public class HealthMonitor implements HealthFeedback {
                     "OPTIONS answered 503, Retry-After " + r.retryAfterS() + " s", true), now);
         } else if (r.code() > 0 && m.alive(r.code())) {
             apply(e, s -> StateMachine.answered(s, m, now, r.code(), r.latencyMs()), now);
-        } else if (r.code() == 0 && "timeout".equals(r.error()) && guarded(sip, sentAt)) {
-            guardHeld("probe of " + e.name());
-            states.update(e.name(), s -> s.withProbe("timeout (openrm saturated: not counted)", now, -1));
+        } else if (r.code() == 0 && "timeout".equals(r.error())) {
+            // judged a moment later: openrm's own saturation is sampled every 50 ms and may show just after
+            scheduler.schedule(() -> judgeTimeout(p, sip, sentAt, now), JUDGE_DELAY_MS, TimeUnit.MILLISECONDS);
         } else {
             stats.probeFailures.incrementAndGet();
             String why = r.code() > 0 ? "OPTIONS answered " + r.code() : "OPTIONS " + r.error();
             apply(e, s -> StateMachine.failed(s, m, now, why, true), now);
         }
+    }
+
+    /** How long a probe timeout waits before it is judged (the saturation sampling period, and then some). */
+    static final long JUDGE_DELAY_MS = 300;
+
+    private void judgeTimeout(Probe p, SipPinger sip, long sentAt, long at) {
+        ResourceCatalog.Entry e = p.entry;
+        if (guarded(sip, sentAt)) {
+            guardHeld("probe of " + e.name());
+            states.update(e.name(), s -> s.withProbe("timeout (openrm saturated: not counted)", at, -1));
+            return;
+        }
+        stats.probeFailures.incrementAndGet();
+        apply(e, s -> StateMachine.failed(s, e.monitor(), at, "OPTIONS timeout", true), at);
     }
 
     /** True when openrm itself was saturated while something sent at {@code sentAt} was waiting. */

@@ -27,8 +27,20 @@ public final class Sipp implements AutoCloseable {
 
     /** Starts sipp with the given arguments in a fresh working directory (its logs land there). */
     public static Sipp start(String name, String... args) throws IOException {
+        return start(name, false, args);
+    }
+
+    /** Starts sipp at the lowest CPU priority ({@code nice -n 19}). */
+    public static Sipp startNice(String name, String... args) throws IOException {
+        return start(name, true, args);
+    }
+
+    private static Sipp start(String name, boolean nice, String... args) throws IOException {
         Path dir = Files.createTempDirectory("openrm-sipp-" + name);
         List<String> cmd = new ArrayList<>();
+        if (nice) {
+            cmd.addAll(List.of("nice", "-n", "19"));
+        }
         cmd.add("sipp");
         cmd.addAll(Arrays.asList(args));
         cmd.addAll(List.of("-nostdin", "-trace_err", "-trace_stat", "-stf", dir.resolve("stat.csv").toString(), "-fd", "1"));
