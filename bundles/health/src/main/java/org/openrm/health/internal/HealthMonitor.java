@@ -268,7 +268,8 @@ public class HealthMonitor implements HealthFeedback {
             return;
         }
         stats.probeFailures.incrementAndGet();
-        apply(e, s -> StateMachine.failed(s, e.monitor(), at, "OPTIONS timeout", true), at);
+        // a newer answer (the server came back while this timeout waited to be judged) wins
+        apply(e, s -> s.lastProbeAt() > at ? s : StateMachine.failed(s, e.monitor(), at, "OPTIONS timeout", true), at);
     }
 
     /** True when openrm itself was saturated while something sent at {@code sentAt} was waiting. */
