@@ -264,7 +264,7 @@ public class HealthMonitor implements HealthFeedback {
         ResourceCatalog.Entry e = p.entry;
         if (guarded(sip, sentAt)) {
             guardHeld("probe of " + e.name());
-            states.update(e.name(), s -> s.withProbe("timeout (openrm saturated: not counted)", at, -1));
+            states.update(e.name(), s -> s.lastProbeAt() > at ? s : s.withProbe("timeout (openrm saturated: not counted)", at, -1));
             return;
         }
         stats.probeFailures.incrementAndGet();

@@ -65,7 +65,7 @@ final class EdgeGuard {
     private volatile Limits limits;
     /** Hosts openrm talks to besides trusted.peers: the SIP Server, configured and registered media servers. */
     private final Predicate<InetAddress> knownPeer;
-    private final Map<String, Long> loggedAt = new ConcurrentHashMap<>();
+    private final OncePerMinute logOnce = new OncePerMinute(LOG);
 
     EdgeGuard(Limits limits, Predicate<InetAddress> knownPeer) {
         this.limits = limits;
@@ -107,7 +107,7 @@ final class EdgeGuard {
         }
         if (src != null && !l.trusted().contains(src) && !knownPeer.test(src)) {
             stats.untrusted.incrementAndGet();
-            logOnce("untrusted " + src.getHostAddress(), "Refused {} from {}: not in trusted.peers, not the SIP Server, not a "
+            logOnce.warn("untrusted " + src.getHostAddress(), "Refused {} from {}: not in trusted.peers, not the SIP Server, not a "
                     + "media server (logged once a minute per source)", method, src.getHostAddress());
             if (!ack && !(Request.OPTIONS.equals(method) && l.silentToStrangersOptions())) {
                 answer(req, ch, 403, null);
@@ -235,7 +235,7 @@ final class EdgeGuard {
 
     private boolean refuse(SIPRequest req, MessageChannel ch, boolean ack, int code, String reason, String detail) {
         InetAddress src = source(ch);
-        logOnce(reason + " " + (src == null ? "" : src.getHostAddress()), "Refused {} from {} with {} {}: {} (logged once a "
+        logOnce.warn(reason + " " + (src == null ? "" : src.getHostAddress()), "Refused {} from {} with {} {}: {} (logged once a "
                 + "minute per source and reason)", req.getMethod(), src == null ? "?" : src.getHostAddress(), code, reason, detail);
         if (!ack) {
             answer(req, ch, code, reason);
@@ -259,15 +259,4 @@ final class EdgeGuard {
         }
     }
 
-    private void logOnce(String key, String format, Object... args) {
-        long now = System.currentTimeMillis();
-        Long last = loggedAt.get(key);
-        if (last == null || now - last > 60_000) {
-            if (loggedAt.size() > 10_000) {
-                loggedAt.clear();
-            }
-            loggedAt.put(key, now);
-            LOG.warn(format, args);
-        }
-    }
 }

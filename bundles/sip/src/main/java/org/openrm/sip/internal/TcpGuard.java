@@ -60,7 +60,7 @@ final class TcpGuard implements NetworkLayer {
     private final Set<GuardedSocket> live = ConcurrentHashMap.newKeySet();
     private final Map<InetAddress, AtomicInteger> perSource = new ConcurrentHashMap<>();
     private final NetworkLayer plain = DefaultNetworkLayer.SINGLETON;
-    private final Map<String, Long> loggedAt = new ConcurrentHashMap<>();
+    private final OncePerMinute logOnce = new OncePerMinute(LOG);
 
     TcpGuard(Limits limits) {
         this.limits = limits;
@@ -87,7 +87,7 @@ final class TcpGuard implements NetworkLayer {
             long started = s.messageStart;
             if (started > 0 && now - started > l.messageMs()) {
                 stats.closedSlow.incrementAndGet();
-                logOnce("slow " + s.getInetAddress(), "Closed TCP connection from {}: a message still incomplete {} ms after its "
+                logOnce.warn("slow " + s.getInetAddress(), "Closed TCP connection from {}: a message still incomplete {} ms after its "
                         + "first byte (tcp.message.timeout.s; logged once a minute per source)", s.getInetAddress(), now - started);
                 s.closeQuietly();
             } else if (now - s.lastActivity > l.idleMs()) {
@@ -95,18 +95,6 @@ final class TcpGuard implements NetworkLayer {
                 LOG.debug("Closed TCP connection from {}: idle", s.getInetAddress());
                 s.closeQuietly();
             }
-        }
-    }
-
-    private void logOnce(String key, String format, Object... args) {
-        long now = System.currentTimeMillis();
-        Long last = loggedAt.get(key);
-        if (last == null || now - last > 60_000) {
-            if (loggedAt.size() > 10_000) {
-                loggedAt.clear();
-            }
-            loggedAt.put(key, now);
-            LOG.warn(format, args);
         }
     }
 
@@ -179,7 +167,7 @@ final class TcpGuard implements NetworkLayer {
                     return;
                 }
                 stats.screened.incrementAndGet();
-                logOnce(r.reason() + " " + p.getAddress(), "Refused a request from {} over UDP with {} {} (logged once a "
+                logOnce.warn(r.reason() + " " + p.getAddress(), "Refused a request from {} over UDP with {} {} (logged once a "
                         + "minute per source and reason)", p.getAddress(), r.code(), r.reason());
                 byte[] answer = RawScreen.response(p.getData(), p.getOffset(), p.getLength(), r);
                 if (answer.length > 0) {
@@ -210,7 +198,7 @@ final class TcpGuard implements NetworkLayer {
                 AtomicInteger n = perSource.computeIfAbsent(src, a -> new AtomicInteger());
                 if (live.size() >= l.maxConnections()) {
                     stats.refusedTotal.incrementAndGet();
-                    logOnce("total", "Refused TCP connection from {}: max.tcp.connections {} open (logged once a minute)",
+                    logOnce.warn("total", "Refused TCP connection from {}: max.tcp.connections {} open (logged once a minute)",
                             src, l.maxConnections());
                     s.closeQuietly();
                     continue;
@@ -218,7 +206,7 @@ final class TcpGuard implements NetworkLayer {
                 if (n.incrementAndGet() > l.maxPerSource()) {
                     n.decrementAndGet();
                     stats.refusedPerSource.incrementAndGet();
-                    logOnce("source " + src, "Refused TCP connection from {}: max.tcp.connections.per.source {} open from it "
+                    logOnce.warn("source " + src, "Refused TCP connection from {}: max.tcp.connections.per.source {} open from it "
                             + "(logged once a minute per source)", src, l.maxPerSource());
                     s.closeQuietly();
                     continue;
@@ -381,7 +369,7 @@ final class TcpGuard implements NetworkLayer {
         private void refuse(byte[] h, RawScreen.Refusal r) throws IOException {
             refusal = null;
             stats.screened.incrementAndGet();
-            logOnce(r.reason() + " " + socket.getInetAddress(), "Refused a request from {} over TCP with {} {}, connection "
+            logOnce.warn(r.reason() + " " + socket.getInetAddress(), "Refused a request from {} over TCP with {} {}, connection "
                     + "closed (logged once a minute per source and reason)", socket.getInetAddress(), r.code(), r.reason());
             byte[] answer = RawScreen.response(h, 0, h.length, r);
             try {
@@ -407,7 +395,7 @@ final class TcpGuard implements NetworkLayer {
 
         private void oversize(String what) throws IOException {
             stats.closedOversize.incrementAndGet();
-            logOnce("oversize " + socket.getInetAddress(), "Closed TCP connection from {}: message larger than max.message.size "
+            logOnce.warn("oversize " + socket.getInetAddress(), "Closed TCP connection from {}: message larger than max.message.size "
                     + "({}; logged once a minute per source)", socket.getInetAddress(), what);
             socket.closeQuietly();
             throw new IOException("SIP message larger than max.message.size: " + what);
