@@ -313,10 +313,10 @@ public class BillingService implements DurableSessionListener {
 
     /** What the console and metrics show. */
     public record Status(boolean connected, String lastError, long cdrs, long stats, long delivered, long dropped,
-                         long spoolBytes, long spoolMaxBytes, boolean spoolFull) { }
+                         long spoolBytes, long spoolMaxBytes, boolean spoolFull, long connectAttempts) { }
 
     public Status status() {
         return new Status(sender.connected, sender.lastError, cdrs.get(), statsRecords.get(), sender.delivered.get(),
-                dropped.get(), spool.totalBytes(), spool.maxBytes(), spoolFull);
+                dropped.get(), spool.totalBytes(), spool.maxBytes(), spoolFull, sender.connectAttempts.get());
     }
 }

@@ -30,6 +30,7 @@ final class Sender implements Runnable {
     private final Settings settings;
     final AtomicLong delivered = new AtomicLong();
     final AtomicLong batches = new AtomicLong();
+    final AtomicLong connectAttempts = new AtomicLong();
     volatile boolean connected;
     volatile String lastError;
     private volatile boolean running = true;
@@ -120,9 +121,13 @@ final class Sender implements Runnable {
                                 (now - failingSince) / 1000, e.toString(), spool.totalBytes() / 1024);
                         lastLog = now;
                     }
+                    // back off for the whole pause: new records wake the sender every fsync, and a broker that
+                    // is down must not be dialled at that rate (it was: a connection and a thread every ~40 ms)
+                    long until = System.nanoTime() + pauseMs * 1_000_000L;
                     synchronized (wake) {
-                        if (running) {
-                            wake.wait(pauseMs);
+                        long left;
+                        while (running && (left = until - System.nanoTime()) > 0) {
+                            wake.wait(Math.max(1, left / 1_000_000L));
                         }
                     }
                     pauseMs = Math.min(pauseMs * 2, settings.retryMaxS() * 1000L);
@@ -138,6 +143,7 @@ final class Sender implements Runnable {
     }
 
     private void connect() throws JMSException {
+        connectAttempts.incrementAndGet();
         ActiveMQConnectionFactory f = new ActiveMQConnectionFactory(settings.url());
         f.setWatchTopicAdvisories(false);
         f.setCloseTimeout(2000);

@@ -150,14 +150,18 @@ class BillingEndToEndTest {
             try (Sipp uac = uac(c, p, calls, rate, 500)) {
                 Thread.sleep(5000);
                 broker.stop();
-                long deliveredBefore = rm.billing.status().delivered();
+                BillingService.Status before = rm.billing.status();
+                long deliveredBefore = before.delivered();
                 Thread.sleep(outageS * 1000L);
                 BillingService.Status during = rm.billing.status();
                 assertTrue(!during.connected() && during.spoolBytes() > 0, "spooling while the broker is down: " + during);
+                // back-off 0.5 s, then retry.max.s (1 s here): one attempt a second, not one per fsync (every 10 ms)
+                long attempts = during.connectAttempts() - before.connectAttempts();
+                assertTrue(attempts <= outageS + 4, attempts + " connection attempts in a " + outageS + " s outage");
                 broker.start();
                 assertEquals(0, uac.await(120), uac.errors());
-                System.out.printf("broker outage %d s: %d delivered before, spool %d KB during, calls %d%n", outageS,
-                        deliveredBefore, during.spoolBytes() / 1024, calls);
+                System.out.printf("broker outage %d s: %d delivered before, spool %d KB during, calls %d, %d connection attempts%n",
+                        outageS, deliveredBefore, during.spoolBytes() / 1024, calls, attempts);
             }
             rm.rm.awaitIdle();
             List<String> cdrs = BillingUnderTest.cdrs(broker.drain("openrm.cdr", calls, 60_000));

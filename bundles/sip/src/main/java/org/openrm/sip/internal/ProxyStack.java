@@ -80,6 +80,20 @@ final class ProxyStack extends SipStackImpl {
         return n;
     }
 
+    /**
+     * The UDP processors' own receive buffers made one byte: openrm's screened socket receives into a buffer of its
+     * own and hands over the datagram in an array of its exact length. Returns how many processors were changed.
+     */
+    int shrinkUdpBuffers() {
+        int n = 0;
+        for (MessageProcessor mp : getMessageProcessors()) {
+            if (gov.nist.javax.sip.stack.OpenrmChannels.shrinkReceiveBuffer(mp, TcpGuard.ScreenedDatagramSocket.class)) {
+                n++;
+            }
+        }
+        return n;
+    }
+
     private List<Queue<?>> findUdpQueues() {
         List<Queue<?>> out = new ArrayList<>();
         if (udpQueue == null) {

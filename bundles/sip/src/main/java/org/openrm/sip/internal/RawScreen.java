@@ -42,7 +42,7 @@ final class RawScreen {
         int headEnd = indexOfBlankLine(b, start, end);
         int lineEnd = indexOf(b, start, headEnd, (byte) '\n');
         String requestLine = ascii(b, start, lineEnd).trim();
-        String[] parts = requestLine.split(" +");
+        String[] parts = words(requestLine, false);
         if (parts.length == 3 && parts[2].toUpperCase(Locale.ROOT).startsWith("SIP/") && !parts[2].equals("SIP/2.0")) {
             return new Refusal(505, "Version Not Supported");
         }
@@ -94,7 +94,7 @@ final class RawScreen {
             pos = next;
         }
         if (parts.length == 3 && cseqValue != null) {
-            String[] c = cseqValue.trim().split("\\s+");
+            String[] c = words(cseqValue, true);
             if (c.length == 2 && !c[1].equals(parts[0])) {
                 return EdgeGuard.KNOWN.contains(parts[0]) ? new Refusal(400, "CSeq Method Mismatch")
                         : new Refusal(501, "Not Implemented");
@@ -111,6 +111,28 @@ final class RawScreen {
                     : cseq > 1 ? "cseq" : maxForwards > 1 ? "max-forwards" : "content-length") + " Header");
         }
         return null;
+    }
+
+    /**
+     * The words of {@code s} split at runs of spaces (and of tabs when {@code tabs}: the request line has single
+     * spaces only); no regular expression, this runs per datagram.
+     */
+    static String[] words(String s, boolean tabs) {
+        List<String> out = new ArrayList<>(3);
+        int i = 0, n = s.length();
+        while (i < n) {
+            while (i < n && (s.charAt(i) == ' ' || tabs && s.charAt(i) == '\t')) {
+                i++;
+            }
+            int start = i;
+            while (i < n && s.charAt(i) != ' ' && !(tabs && s.charAt(i) == '\t')) {
+                i++;
+            }
+            if (i > start) {
+                out.add(s.substring(start, i));
+            }
+        }
+        return out.toArray(new String[0]);
     }
 
     private static int indexOf(byte[] b, int from, int to, byte c) {

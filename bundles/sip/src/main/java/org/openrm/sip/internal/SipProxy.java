@@ -364,6 +364,9 @@ public class SipProxy implements SipListener, SipPinger {
             stack.ownVia = v -> isOwnHost(v.getHost(), v.getPort());
             udp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.UDP);
             tcp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.TCP);
+            if (stack.shrinkUdpBuffers() == 0) {
+                LOG.info("UDP receive buffers not shrunk (another JAIN-SIP version?): 64 KB allocated per datagram");
+            }
             provider = stack.createSipProvider(udp);
             provider.addListeningPoint(tcp);
             provider.addSipListener(this);

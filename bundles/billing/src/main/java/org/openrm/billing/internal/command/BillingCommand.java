@@ -20,6 +20,7 @@ public class BillingCommand implements Action {
         System.out.println("CDRs:        " + s.cdrs() + " spooled since start");
         System.out.println("Statistics:  " + s.stats() + " records spooled since start");
         System.out.println("Delivered:   " + s.delivered() + " since start");
+        System.out.println("Connects:    " + s.connectAttempts() + " attempts since start");
         System.out.println("Dropped:     " + s.dropped() + (s.dropped() > 0 ? " (spool was full)" : ""));
         System.out.printf("Spool:       %d KB of %d MB%s%n", s.spoolBytes() / 1024, s.spoolMaxBytes() / (1024 * 1024),
                 s.spoolFull() ? " FULL" : "");

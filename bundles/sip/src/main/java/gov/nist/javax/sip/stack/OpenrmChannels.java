@@ -1,5 +1,7 @@
 package gov.nist.javax.sip.stack;
 
+import java.lang.reflect.Field;
+import java.net.DatagramSocket;
 import java.net.InetAddress;
 
 /**
@@ -17,6 +19,25 @@ public final class OpenrmChannels {
             c.peerProtocol = transport;
             c.peerAddressAdvertisedInHeaders = address.getHostAddress();
             c.peerPortAdvertisedInHeaders = port;
+        }
+    }
+
+    /**
+     * Makes a UDP processor's per-datagram receive buffer one byte long, when its socket is of the given class: a
+     * socket that receives into a buffer of its own and hands over an array of the datagram's exact length. Returns
+     * whether it did (false on another stack version: the processor then keeps its 64 KB buffer per datagram).
+     */
+    public static boolean shrinkReceiveBuffer(MessageProcessor mp, Class<? extends DatagramSocket> ownBuffer) {
+        if (!(mp instanceof UDPMessageProcessor u) || !ownBuffer.isInstance(u.sock)) {
+            return false;
+        }
+        try {
+            Field f = UDPMessageProcessor.class.getDeclaredField("maxMessageSize");
+            f.setAccessible(true);
+            f.setInt(u, 1);
+            return true;
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            return false;
         }
     }
 }
