@@ -25,6 +25,13 @@ tar xzf "$root"/assembly/target/openrm-assembly-*.tar.gz -C "$work"
 rm_home=$(echo "$work"/openrm-assembly-*)
 sed -i "s/^listen.port.*/listen.port = $sip/" "$rm_home/etc/org.openrm.sip.cfg"
 sed -i "s/^sshPort.*/sshPort = 18101/" "$rm_home/etc/org.apache.karaf.shell.cfg"
+# OPENRM_BENCH_SIP_CFG: "key = value" lines that replace those keys in org.openrm.sip.cfg, to try a setting
+while IFS= read -r line; do
+  [ -n "$line" ] || continue
+  key=$(echo "${line%%=*}" | tr -d ' ')
+  sed -i "/^$key *=/d" "$rm_home/etc/org.openrm.sip.cfg"
+  echo "$line" >> "$rm_home/etc/org.openrm.sip.cfg"
+done <<< "${OPENRM_BENCH_SIP_CFG:-}"
 cat > "$rm_home/etc/org.openrm.resource-mcp1.cfg" <<CFG
 lrg = default
 uri = sip:127.0.0.1:$mcpa$suffix

@@ -158,19 +158,56 @@ final class RawScreen {
         return new String(b, from, Math.max(0, to - from), StandardCharsets.ISO_8859_1);
     }
 
-    /** A header name, lower case. */
-    private static String name(byte[] b, int from, int to) {
-        char[] c = new char[to - from];
-        for (int i = from; i < to; i++) {
-            int x = b[i] & 0xff;
-            c[i - from] = (char) (x >= 'A' && x <= 'Z' ? x + 32 : x);
+    /** The header names the screen counts, long and compact forms; {@link #name} returns one of them or "". */
+    private static final String[] NAMES = {"via", "v", "from", "f", "to", "t", "call-id", "i", "cseq", "max-forwards",
+        "content-length", "l"};
+
+    /** A header name, lower case, if it is one the screen counts; else "" (no allocation per header). */
+    static String name(byte[] b, int from, int to) {
+        int n = to - from;
+        for (String k : NAMES) {
+            if (k.length() == n && equalsLower(b, from, k)) {
+                return k;
+            }
         }
-        return new String(c);
+        return "";
     }
 
-    /** A header value with its continuation lines joined. */
-    private static String unfolded(byte[] b, int from, int to) {
-        return ascii(b, from, to).replaceAll("\\r?\\n[ \\t]+", " ").trim();
+    private static boolean equalsLower(byte[] b, int from, String lower) {
+        for (int i = 0; i < lower.length(); i++) {
+            int x = b[from + i] & 0xff;
+            if ((x >= 'A' && x <= 'Z' ? x + 32 : x) != lower.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** A header value with its continuation lines joined (line break and leading blanks become one space). */
+    static String unfolded(byte[] b, int from, int to) {
+        StringBuilder out = new StringBuilder(Math.max(0, to - from));
+        int i = from;
+        while (i < to) {
+            byte c = b[i];
+            if (c == '\r' || c == '\n') {
+                int j = i;
+                if (b[j] == '\r' && j + 1 < to && b[j + 1] == '\n') {
+                    j++;
+                }
+                if (b[j] == '\n' && j + 1 < to && (b[j + 1] == ' ' || b[j + 1] == '\t')) {
+                    j++;
+                    while (j < to && (b[j] == ' ' || b[j] == '\t')) {
+                        j++;
+                    }
+                    out.append(' ');
+                    i = j;
+                    continue;
+                }
+            }
+            out.append((char) (c & 0xff));
+            i++;
+        }
+        return out.toString().trim();
     }
 
     /** True for a sip: or sips: URI whose host is an IPv6 address without [] (RFC 5118 4.2). */
