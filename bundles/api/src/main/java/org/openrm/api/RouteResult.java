@@ -33,6 +33,13 @@ public sealed interface RouteResult permits RouteResult.Target, RouteResult.Reje
      * @param code         SIP status code to answer with (404, 480, 503 ...)
      * @param reason       reason phrase
      * @param retryAfterS  Retry-After seconds, or 0 for none
+     * @param selection    the profile and tenants the call was mapped to, for its CDR (holding no policy counts:
+     *                     {@link Selection#policyKeys()} is empty), or null when it was mapped to none
      */
-    record Rejection(int code, String reason, int retryAfterS) implements RouteResult { }
+    record Rejection(int code, String reason, int retryAfterS, Selection selection) implements RouteResult {
+        /** A rejection of a call mapped to no profile. */
+        public Rejection(int code, String reason, int retryAfterS) {
+            this(code, reason, retryAfterS, null);
+        }
+    }
 }

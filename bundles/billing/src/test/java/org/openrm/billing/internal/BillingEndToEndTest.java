@@ -111,14 +111,28 @@ class BillingEndToEndTest {
                     "-p", Integer.toString(c), "-t", "u1", "-s", "999", "-m", "20", "-r", "20", "127.0.0.1:" + p)) {
                 calls.await(30);
             }
+            // 3 calls held 1.5 s, 5 a second, to a tenant with room for one: the others rejected at its limit
+            try (Sipp calls = Sipp.start("uacLimit", "-sf", Sipp.SCENARIOS.resolve("uac.xml").toString(), "-i", "127.0.0.1",
+                    "-p", Integer.toString(Sipp.freePort()), "-t", "u1", "-s", "5550000", "-m", "3", "-r", "5", "-d", "1500",
+                    "127.0.0.1:" + p)) {
+                calls.await(30);
+            }
             try (Sipp calls = uac(Sipp.freePort(), p, 30, 30, 1500)) {
                 assertEquals(0, calls.await(60), calls.errors());
             }
-            List<String> all = broker.drain("openrm.cdr", 50, 20_000);
-            List<String> rejected = all.stream().filter(x -> "rejected".equals(Json.field(x, "endReason"))).toList();
+            List<String> all = broker.drain("openrm.cdr", 53, 20_000);
+            List<String> rejected = all.stream().filter(x -> "rejected".equals(Json.field(x, "endReason"))
+                    && "999".equals(Json.field(x, "dnis"))).toList();
             assertEquals(20, rejected.size(), all.toString());
             assertEquals(404, num(rejected.get(0), "finalCode"));
-            assertEquals("999", Json.field(rejected.get(0), "dnis"));
+            assertEquals(null, Json.field(rejected.get(0), "tenant"), "a call mapped to no profile names none");
+            List<String> atLimit = all.stream().filter(x -> "rejected".equals(Json.field(x, "endReason"))
+                    && "5550000".equals(Json.field(x, "dnis"))).toList();
+            assertEquals(2, atLimit.size(), all.toString());
+            assertEquals(503, num(atLimit.get(0), "finalCode"));
+            assertEquals("small", Json.field(atLimit.get(0), "tenant"), atLimit.get(0));
+            assertEquals("tiny", Json.field(atLimit.get(0), "profile"), atLimit.get(0));
+            assertTrue(atLimit.get(0).contains("\"tenants\":[{\"name\":\"small\",\"usage\":1,"), atLimit.get(0));
             // statistics every 2 s: the 30 calls arrived, up to 30 at once
             Thread.sleep(2500);
             List<String> stats = broker.drain("openrm.stats", 100, 3000);

@@ -26,6 +26,10 @@ final class BillingUnderTest implements AutoCloseable {
         c.put("org.openrm.tenant~acme-sales", Map.of("parent", "acme", "limit", 500));
         c.put("org.openrm.profile~welcome", Map.of("tenant", "acme-sales", "service", "voicexml",
                 "url", "http://apps.example/welcome.vxml", "dids", "5551234"));
+        // one call at a time: the second is rejected at the tenant's limit
+        c.put("org.openrm.tenant~small", Map.of("limit", 1));
+        c.put("org.openrm.profile~tiny", Map.of("tenant", "small", "service", "voicexml",
+                "url", "http://apps.example/tiny.vxml", "dids", "5550000"));
         rm = new ProxyUnderTest(port, c, Map.of("node.id", 7));
         spoolDir = Files.createTempDirectory("openrm-spool");
         billingConfig = new LinkedHashMap<>(Map.of("broker.url", brokerUrl + "?connectionTimeout=2000",

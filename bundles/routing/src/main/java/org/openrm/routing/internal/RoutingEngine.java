@@ -271,13 +271,15 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
         int[] rejectedAt = new int[1];
         int[] counts = policy.admit(keys, limits, rejectedAt);
         if (counts == null) {
+            Selection mapped = unadmitted(p, path);
             if (rejectedAt[0] == 0) {
                 LOG.debug("Call {}: profile {} at its limit {}", request.callId(), p.name(), p.limit());
-                return new RouteResult.Rejection(503, "Profile Limit Reached", config.retry_after_s());
+                return new RouteResult.Rejection(503, "Profile Limit Reached", config.retry_after_s(), mapped);
             }
             Model.Tenant t = path.get(rejectedAt[0] - 1);
             LOG.debug("Call {}: tenant {} at its limit {}", request.callId(), t.name(), t.hardLimit());
-            return new RouteResult.Rejection(t.rejectCode(), t.rejectReason(), t.rejectCode() == 503 ? config.retry_after_s() : 0);
+            return new RouteResult.Rejection(t.rejectCode(), t.rejectReason(), t.rejectCode() == 503 ? config.retry_after_s() : 0,
+                    mapped);
         }
         List<String> names = new ArrayList<>(path.size());
         List<Integer> usage = new ArrayList<>(path.size());
@@ -291,10 +293,27 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
                 ? (request.dialled().isEmpty() ? request.callId() : request.dialled()) : null;
         Selection sel = new Selection(p.name(), p.service(), names, usage, levels, keys, conference);
         RouteResult res = select(m, p, sel, request, Collections.emptySet());
-        if (!(res instanceof RouteResult.Target)) {
+        if (res instanceof RouteResult.Rejection rej) {
             policy.release(keys);
+            // the CDR still names the profile and tenants; the counts were given back
+            return new RouteResult.Rejection(rej.code(), rej.reason(), rej.retryAfterS(), new Selection(sel.profile(),
+                    sel.service(), sel.tenants(), sel.usage(), sel.burstLevels(), List.of(), sel.conference()));
         }
         return res;
+    }
+
+    /** The profile and tenants of a call refused admission, with the tenants' usage now; it holds no counts. */
+    private Selection unadmitted(Model.Profile p, List<Model.Tenant> path) {
+        List<String> names = new ArrayList<>(path.size());
+        List<Integer> usage = new ArrayList<>(path.size());
+        List<Integer> levels = new ArrayList<>(path.size());
+        for (Model.Tenant t : path) {
+            int n = policy.count("tenant:" + t.name());
+            names.add(t.name());
+            usage.add(n);
+            levels.add(t.burstLevel(n));
+        }
+        return new Selection(p.name(), p.service(), names, usage, levels, List.of(), null);
     }
 
     @Override

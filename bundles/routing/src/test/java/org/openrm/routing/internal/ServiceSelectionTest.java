@@ -125,6 +125,12 @@ public class ServiceSelectionTest {
                 e.route(call("sip:5551299@rm", "5551299", Map.of())));
         assertEquals(486, r.code());
         assertEquals("Tenant Busy", r.reason());
+        // the rejection names the profile and tenants for the CDR, with their usage now, and holds no count
+        assertEquals("promo", r.selection().profile());
+        assertEquals(List.of("acme"), r.selection().tenants());
+        assertEquals(List.of(policy.count("tenant:acme")), r.selection().usage());
+        assertEquals(List.of(3), r.selection().burstLevels());
+        assertTrue(r.selection().policyKeys().isEmpty());
         for (RouteResult.Target t : held) {
             policy.release(t.selection().policyKeys());
             ledger.release(t.resource());
@@ -142,6 +148,9 @@ public class ServiceSelectionTest {
                 e.route(call("sip:5551234@rm", "5551234", Map.of())));
         assertEquals(503, r.code());
         assertTrue(policy.snapshot().isEmpty(), "admission leaked: " + policy.snapshot());
+        assertEquals("welcome", r.selection().profile());
+        assertEquals("acme-sales", r.selection().tenant());
+        assertTrue(r.selection().policyKeys().isEmpty());
     }
 
     private static Map<String, Model.ConfigEntry> twoSites() {

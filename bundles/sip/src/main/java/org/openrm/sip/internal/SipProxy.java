@@ -534,8 +534,12 @@ public class SipProxy implements SipListener, SipPinger {
             reply(st, rej.code(), rej.reason(), rej.retryAfterS());
             // reported (CDR with end reason rejected), never a live session
             FromHeader from = (FromHeader) req.getHeader(FromHeader.NAME);
-            store.rejected(new Session(newSessionId(), cr.callId(), from.getTag(), cr.from(), cr.to(), cr.dialled(),
-                    receivedAt), rej.code());
+            Session rs = new Session(newSessionId(), cr.callId(), from.getTag(), cr.from(), cr.to(), cr.dialled(),
+                    receivedAt);
+            if (rej.selection() != null) {
+                rs.selection(rej.selection()); // tenant and profile for the CDR; it holds no policy counts
+            }
+            store.rejected(rs, rej.code());
             return;
         }
         RouteResult.Target t = (RouteResult.Target) rr;
