@@ -85,6 +85,8 @@ import org.slf4j.LoggerFactory;
 @Component(service = {SipProxy.class, SipPinger.class}, configurationPid = "org.openrm.sip", immediate = true)
 @Designate(ocd = SipProxy.Config.class)
 public class SipProxy implements SipListener, SipPinger {
+    /** UDP processors whose per-datagram buffer was made one byte (tests check it stays 1 across stack versions). */
+    volatile int udpBuffersShrunk;
     private static final Logger LOG = LoggerFactory.getLogger(SipProxy.class);
     static final String GVP_HEADER = "X-Genesys-GVP-Session-ID";
     private static final Set<Integer> FAILOVER_CODES = Set.of(408, 480, 486, 500, 503);
@@ -364,7 +366,8 @@ public class SipProxy implements SipListener, SipPinger {
             stack.ownVia = v -> isOwnHost(v.getHost(), v.getPort());
             udp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.UDP);
             tcp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.TCP);
-            if (stack.shrinkUdpBuffers() == 0) {
+            udpBuffersShrunk = stack.shrinkUdpBuffers();
+            if (udpBuffersShrunk == 0) {
                 LOG.info("UDP receive buffers not shrunk (another JAIN-SIP version?): 64 KB allocated per datagram");
             }
             provider = stack.createSipProvider(udp);

@@ -145,13 +145,13 @@ final class TcpGuard implements NetworkLayer {
         return new ScreenedDatagramSocket(this, port, laddr);
     }
 
-    /** The listening UDP socket: each datagram is screened before the stack reads it. */
     /**
-     * The UDP socket every datagram comes in on. It receives into one buffer of its own (64 KB, reused: only the
-     * listening point's receive thread calls it), screens the bytes there, and hands the stack an array of the
-     * datagram's exact length. The stack's receive loop allocates a buffer of the largest datagram per packet
-     * otherwise: at 2,500 calls/s that was 60 % of all allocation and a young collection every 2 s
-     * ({@link ProxyStack#shrinkUdpBuffers()} makes its own buffer one byte once this socket is in place).
+     * The listening UDP socket: each datagram is screened before the stack reads it. It receives into one buffer of
+     * its own (64 KB, reused: only the listening point's receive thread calls it), screens the bytes there, and
+     * hands the stack an array of the datagram's exact length. The stack's receive loop allocates a buffer of the
+     * largest datagram per packet otherwise: at 2,500 calls/s that was 60 % of all allocation and a young
+     * collection every 2 s ({@link ProxyStack#shrinkUdpBuffers()} makes its own buffer one byte once this socket
+     * is in place).
      */
     static final class ScreenedDatagramSocket extends DatagramSocket {
         private final TcpGuard guard;
