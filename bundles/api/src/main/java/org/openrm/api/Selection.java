@@ -24,6 +24,11 @@ public record Selection(String profile, String service, List<String> tenants, Li
         policyKeys = List.copyOf(policyKeys);
     }
 
+    /** The same selection holding no policy counts (for the CDR of a call whose counts were given back). */
+    public Selection withoutPolicyKeys() {
+        return new Selection(profile, service, tenants, usage, burstLevels, List.of(), conference);
+    }
+
     /** The profile's own tenant, or null for a profile without one. */
     public String tenant() {
         return tenants.isEmpty() ? null : tenants.get(0);

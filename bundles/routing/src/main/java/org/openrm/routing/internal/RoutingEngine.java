@@ -271,7 +271,8 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
         int[] rejectedAt = new int[1];
         int[] counts = policy.admit(keys, limits, rejectedAt);
         if (counts == null) {
-            Selection mapped = unadmitted(p, path);
+            // the CDR still names the profile and tenants, with their usage now; the call holds no count
+            Selection mapped = selection(p, path, i -> policy.count(keys.get(i + 1)), List.of(), null);
             if (rejectedAt[0] == 0) {
                 LOG.debug("Call {}: profile {} at its limit {}", request.callId(), p.name(), p.limit());
                 return new RouteResult.Rejection(503, "Profile Limit Reached", config.retry_after_s(), mapped);
@@ -281,39 +282,30 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
             return new RouteResult.Rejection(t.rejectCode(), t.rejectReason(), t.rejectCode() == 503 ? config.retry_after_s() : 0,
                     mapped);
         }
-        List<String> names = new ArrayList<>(path.size());
-        List<Integer> usage = new ArrayList<>(path.size());
-        List<Integer> levels = new ArrayList<>(path.size());
-        for (int i = 0; i < path.size(); i++) {
-            names.add(path.get(i).name());
-            usage.add(counts[i + 1]);
-            levels.add(path.get(i).burstLevel(counts[i + 1]));
-        }
         String conference = "conference".equals(p.service())
                 ? (request.dialled().isEmpty() ? request.callId() : request.dialled()) : null;
-        Selection sel = new Selection(p.name(), p.service(), names, usage, levels, keys, conference);
+        Selection sel = selection(p, path, i -> counts[i + 1], keys, conference);
         RouteResult res = select(m, p, sel, request, Collections.emptySet());
         if (res instanceof RouteResult.Rejection rej) {
             policy.release(keys);
-            // the CDR still names the profile and tenants; the counts were given back
-            return new RouteResult.Rejection(rej.code(), rej.reason(), rej.retryAfterS(), new Selection(sel.profile(),
-                    sel.service(), sel.tenants(), sel.usage(), sel.burstLevels(), List.of(), sel.conference()));
+            return new RouteResult.Rejection(rej.code(), rej.reason(), rej.retryAfterS(), sel.withoutPolicyKeys());
         }
         return res;
     }
 
-    /** The profile and tenants of a call refused admission, with the tenants' usage now; it holds no counts. */
-    private Selection unadmitted(Model.Profile p, List<Model.Tenant> path) {
+    /** The profile and its tenant path, each tenant with its usage ({@code usage} by index in the path). */
+    private static Selection selection(Model.Profile p, List<Model.Tenant> path, java.util.function.IntUnaryOperator usage,
+                                       List<String> keys, String conference) {
         List<String> names = new ArrayList<>(path.size());
-        List<Integer> usage = new ArrayList<>(path.size());
+        List<Integer> used = new ArrayList<>(path.size());
         List<Integer> levels = new ArrayList<>(path.size());
-        for (Model.Tenant t : path) {
-            int n = policy.count("tenant:" + t.name());
-            names.add(t.name());
-            usage.add(n);
-            levels.add(t.burstLevel(n));
+        for (int i = 0; i < path.size(); i++) {
+            int n = usage.applyAsInt(i);
+            names.add(path.get(i).name());
+            used.add(n);
+            levels.add(path.get(i).burstLevel(n));
         }
-        return new Selection(p.name(), p.service(), names, usage, levels, List.of(), null);
+        return new Selection(p.name(), p.service(), names, used, levels, keys, conference);
     }
 
     @Override
