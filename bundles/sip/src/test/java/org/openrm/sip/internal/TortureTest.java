@@ -245,55 +245,119 @@ class TortureTest {
         return null;
     }
 
-    @Test
-    void everyTortureMessageOverUdp() throws Exception {
-        int p = Sipp.freePort();
-        int sinkPort = Sipp.freePort();
-        int threadsBefore = Thread.activeCount();
-        // a fresh openrm per message: the corpus reuses Via branches, which a running stack rightly takes for
-        // retransmissions of the previous message
-        try (Sink sink = new Sink(sinkPort)) {
-            Map<String, String> problems = new TreeMap<>();
-            for (Map.Entry<String, Verdict> e : UDP.entrySet()) {
-                byte[] msg = Files.readAllBytes(file(e.getKey()));
-                int sinkFrom = sink.received.size();
-                p = Sipp.freePort();
-                ProxyUnderTest rm = openrm(p, sinkPort);
-                try (AutoCloseable later = () -> closer.submit(rm::close);
-                     DatagramSocket s = new DatagramSocket(0, InetAddress.getLoopbackAddress())) {
-                s.send(new DatagramPacket(msg, msg.length, InetAddress.getLoopbackAddress(), p));
-                List<String> responses = new ArrayList<>();
-                long t0 = System.nanoTime();
-                s.setSoTimeout(500); // the first answer may take a while; then 300 ms of quiet ends it
-                byte[] buf = new byte[65535];
-                try {
-                    for (int i = 0; i < 10; i++) {
-                        DatagramPacket d = new DatagramPacket(buf, buf.length);
-                        s.receive(d);
-                        if (i == 0) {
-                            long ms = (System.nanoTime() - t0) / 1_000_000;
-                            if (ms > 100) {
-                                System.out.println("TORTURE slow first answer to " + e.getKey() + ": " + ms + " ms");
-                            }
-                        }
-                        responses.add(new String(d.getData(), 0, d.getLength(), StandardCharsets.ISO_8859_1));
-                        s.setSoTimeout(300);
-                    }
-                } catch (SocketTimeoutException done) {
-                    // quiet
-                }
-                String problem = judge(e.getKey(), e.getValue(), responses, sink, sinkFrom, callId(msg), false);
+    /** What one message got back: the bytes sent, the responses, whether the connection was closed. */
+    record Outcome(byte[] msg, List<String> responses, boolean closed) { }
+
+    /** Sends one corpus message to openrm on a port and collects what came back. */
+    interface Exchange {
+        Outcome send(String name, int port) throws Exception;
+    }
+
+    /**
+     * Sends every corpus message to a fresh openrm (the corpus reuses Via branches, which a running stack rightly
+     * takes for retransmissions of the previous message) and judges the outcome; returns the problems by name.
+     */
+    private Map<String, String> runCorpus(Sink sink, int sinkPort, Map<String, Verdict> different, Exchange exchange)
+            throws Exception {
+        Map<String, String> problems = new TreeMap<>();
+        for (Map.Entry<String, Verdict> e : UDP.entrySet()) {
+            int p = Sipp.freePort();
+            int sinkFrom = sink.received.size();
+            ProxyUnderTest rm = openrm(p, sinkPort);
+            try (AutoCloseable later = () -> closer.submit(rm::close)) {
+                Outcome o = exchange.send(e.getKey(), p);
+                Verdict v = different.getOrDefault(e.getKey(), e.getValue());
+                String problem = judge(e.getKey(), v, o.responses(), sink, sinkFrom, callId(o.msg()), o.closed());
                 if (problem != null) {
                     problems.put(e.getKey(), problem);
                 }
                 rm.awaitIdle();
+            }
+        }
+        return problems;
+    }
+
+    private static String report(Map<String, String> problems) {
+        return String.join("\n", problems.entrySet().stream().map(x -> x.getKey() + ": " + x.getValue()).toList());
+    }
+
+    /** One datagram; answers until 300 ms of quiet (the first may take up to 500 ms). */
+    private static Outcome overUdp(String name, int port) throws IOException {
+        byte[] msg = Files.readAllBytes(file(name));
+        List<String> responses = new ArrayList<>();
+        try (DatagramSocket s = new DatagramSocket(0, InetAddress.getLoopbackAddress())) {
+            s.send(new DatagramPacket(msg, msg.length, InetAddress.getLoopbackAddress(), port));
+            long t0 = System.nanoTime();
+            s.setSoTimeout(500);
+            byte[] buf = new byte[65535];
+            try {
+                for (int i = 0; i < 10; i++) {
+                    DatagramPacket d = new DatagramPacket(buf, buf.length);
+                    s.receive(d);
+                    long ms = (System.nanoTime() - t0) / 1_000_000;
+                    if (i == 0 && ms > 100) {
+                        System.out.println("TORTURE slow first answer to " + name + ": " + ms + " ms");
+                    }
+                    responses.add(new String(d.getData(), 0, d.getLength(), StandardCharsets.ISO_8859_1));
+                    s.setSoTimeout(300);
+                }
+            } catch (SocketTimeoutException done) {
+                // quiet
+            }
+        }
+        return new Outcome(msg, responses, false);
+    }
+
+    /** One connection; reads until 400 ms of quiet or the connection is closed. */
+    private static Outcome overTcp(String name, int port) throws IOException {
+        Path f = name.equals("baddn") ? DIR.resolve("rfc4475/variants/baddn.with-terminating-crlf.sip") : file(name);
+        byte[] msg = Files.readAllBytes(f);
+        List<String> responses = new ArrayList<>();
+        boolean closed = false;
+        try (Socket t = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            t.setSoTimeout(400);
+            t.getOutputStream().write(msg);
+            t.getOutputStream().flush();
+            InputStream in = t.getInputStream();
+            StringBuilder got = new StringBuilder();
+            byte[] buf = new byte[65535];
+            try {
+                for (int i = 0; i < 20; i++) {
+                    int n = in.read(buf);
+                    if (n < 0) {
+                        closed = true;
+                        break;
+                    }
+                    got.append(new String(buf, 0, n, StandardCharsets.ISO_8859_1));
+                }
+            } catch (SocketTimeoutException done) {
+                // quiet
+            } catch (IOException reset) {
+                closed = true;
+            }
+            for (String r : got.toString().split("(?=SIP/2\\.0 \\d{3})")) {
+                if (!r.isBlank()) {
+                    responses.add(r);
                 }
             }
-            assertTrue(problems.isEmpty(), "UDP verdicts not met:\n" + String.join("\n", problems.entrySet().stream()
-                    .map(x -> x.getKey() + ": " + x.getValue()).toList()));
+        }
+        return new Outcome(msg, responses, closed);
+    }
+
+    @Test
+    void everyTortureMessageOverUdp() throws Exception {
+        int sinkPort = Sipp.freePort();
+        int threadsBefore = Thread.activeCount();
+        try (Sink sink = new Sink(sinkPort)) {
+            Map<String, String> problems = runCorpus(sink, sinkPort, Map.of(), TortureTest::overUdp);
+            assertTrue(problems.isEmpty(), "UDP verdicts not met:\n" + report(problems));
             closer.shutdown();
             assertTrue(closer.awaitTermination(60, java.util.concurrent.TimeUnit.SECONDS));
-            Thread.sleep(500);
+            // every stack stopped: its threads end (bounded wait)
+            long until = System.currentTimeMillis() + 5000;
+            while (Thread.activeCount() > threadsBefore + 20 && System.currentTimeMillis() < until) {
+                Thread.sleep(50);
+            }
             Map<String, Integer> names = new TreeMap<>();
             Thread.getAllStackTraces().keySet().forEach(t -> names.merge(t.getName().replaceAll("[0-9]+", "#"), 1, Integer::sum));
             assertTrue(Thread.activeCount() <= threadsBefore + 20, "threads: " + threadsBefore + " -> " + Thread.activeCount()
@@ -303,56 +367,10 @@ class TortureTest {
 
     @Test
     void everyTortureMessageOverTcp() throws Exception {
-        int p = Sipp.freePort();
         int sinkPort = Sipp.freePort();
         try (Sink sink = new Sink(sinkPort)) {
-            Map<String, String> problems = new TreeMap<>();
-            for (Map.Entry<String, Verdict> e : UDP.entrySet()) {
-                p = Sipp.freePort();
-                ProxyUnderTest rm = openrm(p, sinkPort);
-                try (AutoCloseable later = () -> closer.submit(rm::close)) {
-                Verdict v = TCP_DIFFERENT.getOrDefault(e.getKey(), e.getValue());
-                Path f = e.getKey().equals("baddn") ? DIR.resolve("rfc4475/variants/baddn.with-terminating-crlf.sip") : file(e.getKey());
-                byte[] msg = Files.readAllBytes(f);
-                List<String> responses = new ArrayList<>();
-                boolean closed = false;
-                int sinkFrom = sink.received.size();
-                try (Socket t = new Socket(InetAddress.getLoopbackAddress(), p)) {
-                    t.setSoTimeout(400);
-                    t.getOutputStream().write(msg);
-                    t.getOutputStream().flush();
-                    InputStream in = t.getInputStream();
-                    StringBuilder got = new StringBuilder();
-                    byte[] buf = new byte[65535];
-                    try {
-                        for (int i = 0; i < 20; i++) {
-                            int n = in.read(buf);
-                            if (n < 0) {
-                                closed = true;
-                                break;
-                            }
-                            got.append(new String(buf, 0, n, StandardCharsets.ISO_8859_1));
-                        }
-                    } catch (SocketTimeoutException done) {
-                        // quiet
-                    } catch (IOException reset) {
-                        closed = true;
-                    }
-                    for (String r : got.toString().split("(?=SIP/2\\.0 \\d{3})")) {
-                        if (!r.isBlank()) {
-                            responses.add(r);
-                        }
-                    }
-                }
-                String problem = judge(e.getKey(), v, responses, sink, sinkFrom, callId(msg), closed);
-                if (problem != null) {
-                    problems.put(e.getKey(), problem);
-                }
-                rm.awaitIdle();
-                }
-            }
-            assertTrue(problems.isEmpty(), "TCP verdicts not met:\n" + String.join("\n", problems.entrySet().stream()
-                    .map(x -> x.getKey() + ": " + x.getValue()).toList()));
+            Map<String, String> problems = runCorpus(sink, sinkPort, TCP_DIFFERENT, TortureTest::overTcp);
+            assertTrue(problems.isEmpty(), "TCP verdicts not met:\n" + report(problems));
         }
     }
 }
