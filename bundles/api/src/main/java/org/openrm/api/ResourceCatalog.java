@@ -33,4 +33,29 @@ public interface ResourceCatalog {
 
     /** One media server. */
     record Entry(String name, String group, String uri, int capacity, boolean enabled, boolean registered, Monitor monitor) { }
+
+    /**
+     * A limit routing enforces on a tenant or a profile: {@code key} is the {@link PolicyLedger} key
+     * ({@code tenant:<name>}, {@code profile:<name>}), {@code limit} the calls at burst level 1, {@code burst2} and
+     * {@code burst3} the higher levels (-1 when not set; all -1: no limit).
+     */
+    record Limit(String key, String kind, String name, int limit, int burst2, int burst3) {
+        /** The highest level configured: no call is admitted above it (-1: no limit). */
+        public int hardLimit() {
+            return burst3 >= 0 ? burst3 : burst2 >= 0 ? burst2 : limit;
+        }
+
+        /** The burst level of {@code usage}: 1 up to {@code limit}, 2 up to {@code burst2}, else 3. */
+        public int burstLevel(int usage) {
+            if (limit < 0 || usage <= limit) {
+                return 1;
+            }
+            return burst2 < 0 || usage <= burst2 ? 2 : 3;
+        }
+    }
+
+    /** Every tenant and profile limit of the model in force; O(tenants + profiles). */
+    default List<Limit> limits() {
+        return List.of();
+    }
 }

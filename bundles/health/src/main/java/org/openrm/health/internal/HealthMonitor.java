@@ -70,6 +70,8 @@ public class HealthMonitor implements HealthFeedback {
         public final AtomicLong probes = new AtomicLong();
         public final AtomicLong probeFailures = new AtomicLong();
         public final AtomicLong probesSkippedInFlight = new AtomicLong();
+        /** Probes that ended for a reason of openrm's own (SIP stack restarting, ping bound reached): not counted. */
+        public final AtomicLong probesNotCounted = new AtomicLong();
         public final AtomicLong guardHeld = new AtomicLong();
         public final AtomicLong callFailures = new AtomicLong();
         public final AtomicLong transitions = new AtomicLong();
@@ -239,15 +241,18 @@ public class HealthMonitor implements HealthFeedback {
         ResourceCatalog.Entry e = p.entry;
         ResourceCatalog.Monitor m = e.monitor();
         long now = System.currentTimeMillis();
-        if (r.code() == 0 && "stopped".equals(r.error())) {
-            return; // the SIP stack went away mid-ping: says nothing about the media server
+        if (r.cause() == SipPinger.Cause.STACK_DOWN || r.cause() == SipPinger.Cause.OWN_LIMIT) {
+            // openrm's own fault (its SIP stack restarting, its ping bound reached): says nothing about the media server
+            stats.probesNotCounted.incrementAndGet();
+            LOG.debug("Probe of {} not counted: {}", e.name(), r.error());
+            return;
         }
         if (r.code() == 503 && r.retryAfterS() > 0) {
             apply(e, s -> StateMachine.quarantined(s, now, now + r.retryAfterS() * 1000L,
                     "OPTIONS answered 503, Retry-After " + r.retryAfterS() + " s", true), now);
         } else if (r.code() > 0 && m.alive(r.code())) {
             apply(e, s -> StateMachine.answered(s, m, now, r.code(), r.latencyMs()), now);
-        } else if (r.code() == 0 && "timeout".equals(r.error())) {
+        } else if (r.cause() == SipPinger.Cause.TIMEOUT) {
             // judged a moment later: openrm's own saturation is sampled every 50 ms and may show just after
             scheduler.schedule(() -> judgeTimeout(p, sip, sentAt, now), JUDGE_DELAY_MS, TimeUnit.MILLISECONDS);
         } else {

@@ -502,6 +502,19 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
         return out;
     }
 
+    @Override
+    public List<ResourceCatalog.Limit> limits() {
+        Model m = model;
+        List<ResourceCatalog.Limit> out = new ArrayList<>(m.tenants.size() + m.profiles.size());
+        for (Model.Tenant t : m.tenants.values()) {
+            out.add(new ResourceCatalog.Limit("tenant:" + t.name(), "tenant", t.name(), t.limit(), t.burst2(), t.burst3()));
+        }
+        for (Model.Profile p : m.profiles.values()) {
+            out.add(new ResourceCatalog.Limit("profile:" + p.name(), "profile", p.name(), p.limit(), -1, -1));
+        }
+        return out;
+    }
+
     /** Media server health (for the console). */
     public ResourceStates states() {
         return states;

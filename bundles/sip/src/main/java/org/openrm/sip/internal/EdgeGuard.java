@@ -217,7 +217,7 @@ final class EdgeGuard {
         }
         try {
             String ip = ch.getPeerAddress();
-            return ip == null || !SipProxy.isIpLiteral(ip) ? null : InetAddress.getByName(ip);
+            return ip == null || !Sip.isIpLiteral(ip) ? null : InetAddress.getByName(ip);
         } catch (java.net.UnknownHostException e) {
             return null;
         }

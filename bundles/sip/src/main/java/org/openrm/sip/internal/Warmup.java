@@ -31,10 +31,16 @@ final class Warmup implements Runnable {
     private final MessageFactory mf;
     private final int iterations;
     private volatile boolean stopped;
+    private volatile boolean done;
 
     Warmup(MessageFactory mf, int iterations) {
         this.mf = mf;
         this.iterations = iterations;
+    }
+
+    /** True once the warm-up ran to its end (or was not asked for). */
+    boolean done() {
+        return done;
     }
 
     void stop() {
@@ -54,9 +60,11 @@ final class Warmup implements Runnable {
                 Response ok = mf.createResponse(Response.OK, r);
                 sink += copy.toString().length() + ok.toString().length() + r.getHeader("Call-ID").hashCode();
             }
+            done = !stopped;
             LOG.info("SIP code paths warmed up with {} messages in {} ms{}", i, (System.nanoTime() - start) / 1_000_000,
                     stopped ? " (stopped early: the stack stopped)" : "");
         } catch (Exception e) {
+            done = !stopped; // a message it could not handle: what ran is warm, and readiness must not wait forever
             LOG.debug("warm-up stopped: {} ({})", e.toString(), sink);
         }
     }

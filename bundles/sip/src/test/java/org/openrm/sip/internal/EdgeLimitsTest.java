@@ -72,7 +72,7 @@ class EdgeLimitsTest {
         int p = Sipp.freePort();
         try (ProxyUnderTest rm = openrm(p, Map.of("max.message.size", 40_000)); RawSip ua = new RawSip()) {
             // the stack's own per-datagram buffer is one byte: every datagram is the screened socket's exact copy
-            assertEquals(1, rm.proxy.udpBuffersShrunk);
+            assertEquals(1, rm.proxy.udpBuffersShrunk());
             for (int size : new int[] {0, 1, 1_400, 20_000, 39_000}) {
                 String req = RawSip.request("OPTIONS", "sip:127.0.0.1:" + p, ua.port(), 70, "")
                         .replace("Content-Length: 0\n\n", "Content-Type: text/plain\nContent-Length: " + size + "\n\n" + "x".repeat(size));

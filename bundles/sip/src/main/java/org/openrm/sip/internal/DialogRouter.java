@@ -1,0 +1,105 @@
+package org.openrm.sip.internal;
+
+import javax.sip.ClientTransaction;
+import javax.sip.RequestEvent;
+import javax.sip.ServerTransaction;
+import javax.sip.SipException;
+import javax.sip.header.FromHeader;
+import javax.sip.header.RouteHeader;
+import javax.sip.header.ToHeader;
+import javax.sip.message.Request;
+import javax.sip.message.Response;
+
+import org.openrm.api.CallRouter;
+import org.openrm.api.EndReason;
+import org.openrm.api.Session;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Requests that follow a route set openrm record-routed: ACK and BYE statelessly (RFC 3261 16.11), other
+ * in-dialog requests statefully. openrm is no open relay: a dialog it did not record-route, or a next hop that is
+ * neither an address nor a configured peer, gets 404.
+ */
+final class DialogRouter {
+    private static final Logger LOG = LoggerFactory.getLogger(DialogRouter.class);
+
+    private final Services s;
+
+    DialogRouter(Services s) {
+        this.s = s;
+    }
+
+    void onRouted(StackContext c, RequestEvent ev, Request req) throws Exception {
+        String method = req.getMethod();
+        boolean ack = Request.ACK.equals(method);
+        int ours = c.removeOwnRoutes(req);
+        if (req.getHeader(RouteHeader.NAME) == null && c.isOwnUri(req.getRequestURI())) {
+            if (!ack) {
+                c.replyStateless(req, ((ToHeader) req.getHeader(ToHeader.NAME)).getTag() != null
+                        ? Response.CALL_OR_TRANSACTION_DOES_NOT_EXIST : Response.NOT_FOUND, null, 0);
+            }
+            return;
+        }
+        if (ours == 0) {
+            // a dialog openrm did not record-route: not openrm's to relay
+            if (!ack) {
+                c.replyStateless(req, Response.NOT_FOUND, "Not Routed Through This Proxy", 0);
+            }
+            return;
+        }
+        String hop = Sip.nextHopHost(req);
+        if (hop == null || !(Sip.isIpLiteral(hop) || isKnownHost(c, hop))) {
+            // no name lookups for a destination a peer wrote: openrm relays only to addresses and its own peers
+            LOG.debug("{} {}: next hop {} is neither an address nor a configured peer", method, Sip.callId(req), hop);
+            if (!ack) {
+                c.replyStateless(req, Response.NOT_FOUND, "Unknown Next Hop", 0);
+            }
+            return;
+        }
+        String transport = Sip.nextHopTransport(req);
+        if (ack || Request.BYE.equals(method)) {
+            // Forwarded statelessly: no transactions, no copy of the message. A BYE retransmitted by the caller
+            // gets the same branch, so the media server sees a retransmission; its 200 comes back matching no
+            // transaction and is relayed by Via.
+            if (!ack) {
+                endOnBye(req);
+            }
+            c.decrementMaxForwards(req);
+            req.addFirst(c.via(transport, Sip.statelessBranch(req)));
+            c.provider.sendRequest(req);
+            return;
+        }
+        ServerTransaction st = c.serverTransaction(ev, req);
+        if (st == null) {
+            return;
+        }
+        Request out = (Request) req.clone();
+        c.decrementMaxForwards(out);
+        out.addFirst(c.via(transport, Sip.newBranch()));
+        try {
+            ClientTransaction ct = c.provider.getNewClientTransaction(out);
+            ct.setApplicationData(new Relay(st));
+            ct.sendRequest();
+        } catch (SipException e) {
+            LOG.info("Call {}: cannot forward {}: {}", Sip.callId(req), method, e.toString());
+            c.reply(st, Response.SERVICE_UNAVAILABLE, "Next Hop Unreachable", 0);
+        }
+    }
+
+    /** A BYE ends its session (caller or media server, told apart by the From tag). */
+    private void endOnBye(Request req) {
+        Session session = s.store.byCallId(Sip.callId(req));
+        if (session != null) {
+            String fromTag = ((FromHeader) req.getHeader(FromHeader.NAME)).getTag();
+            boolean caller = fromTag != null && fromTag.equals(session.callerTag());
+            s.store.end(session, caller ? EndReason.CALLER_BYE : EndReason.MEDIA_SERVER_BYE, 0);
+        }
+    }
+
+    /** The SIP Server's host or a media server's host as configured (possibly a name the operator chose). */
+    private boolean isKnownHost(StackContext c, String host) {
+        CallRouter r = s.router();
+        return (r != null && r.isMediaServerHost(host)) || c.isSipServerHost(host);
+    }
+}

@@ -1,0 +1,393 @@
+package org.openrm.sip.internal;
+
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.ListIterator;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+
+import javax.sip.ClientTransaction;
+import javax.sip.RequestEvent;
+import javax.sip.ServerTransaction;
+import javax.sip.SipException;
+import javax.sip.address.SipURI;
+import javax.sip.address.URI;
+import javax.sip.header.FromHeader;
+import javax.sip.header.Header;
+import javax.sip.header.RetryAfterHeader;
+import javax.sip.header.RouteHeader;
+import javax.sip.header.ToHeader;
+import javax.sip.header.ViaHeader;
+import javax.sip.message.Request;
+import javax.sip.message.Response;
+
+import gov.nist.javax.sip.message.SIPMessage;
+import org.openrm.api.CallRequest;
+import org.openrm.api.CallRouter;
+import org.openrm.api.EndReason;
+import org.openrm.api.HealthFeedback;
+import org.openrm.api.RouteResult;
+import org.openrm.api.Session;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * New calls: admission (the overload guard), routing, the session, and the INVITE's branches towards media servers
+ * with failover, CANCEL and the no-answer timer. The state of each call's branches lives in its
+ * {@link InviteBranch}; this class sends what the branch's transitions say.
+ */
+final class InviteProxy {
+    private static final Logger LOG = LoggerFactory.getLogger(InviteProxy.class);
+    private static final Set<Integer> FAILOVER_CODES = Set.of(408, 480, 486, 500, 503);
+    private static final int MAX_URI_CACHE = 10_000;
+
+    private final Services s;
+    private final McpRelay mcp;
+    private final StrayResponses strays;
+    private final Saturation saturation;
+    /** INVITE branches waiting for a final response, by the caller's top Via branch (CANCEL matches it). */
+    private final Map<String, InviteBranch> pending = new ConcurrentHashMap<>();
+    private final Map<String, SipURI> uriCache = new ConcurrentHashMap<>();
+
+    InviteProxy(Services s, McpRelay mcp, StrayResponses strays, Saturation saturation) {
+        this.s = s;
+        this.mcp = mcp;
+        this.strays = strays;
+        this.saturation = saturation;
+    }
+
+    int pending() {
+        return pending.size();
+    }
+
+    /** Calls whose INVITE still waits for a final response (the orphan sweep leaves their sessions alone). */
+    Collection<InviteBranch> pendingCalls() {
+        return pending.values();
+    }
+
+    void clear() {
+        pending.clear();
+    }
+
+    void onInitialInvite(StackContext c, RequestEvent ev, Request req) throws Exception {
+        s.stats.invites.incrementAndGet();
+        SipProxy.Config cfg = c.config;
+        if (pending.size() >= cfg.overload_max_pending() || s.runtime.queueDepth() >= cfg.overload_max_queue()) {
+            s.stats.overloadRejects.incrementAndGet();
+            saturation.mark();
+            c.replyStateless(req, Response.SERVICE_UNAVAILABLE, "Overloaded", cfg.overload_retry_after_s());
+            return;
+        }
+        ServerTransaction st = c.serverTransaction(ev, req);
+        if (st == null) {
+            return; // a retransmission: the existing transaction answers it
+        }
+        st.sendResponse(c.mf.createResponse(Response.TRYING, req));
+        CallRequest cr = callRequest(req);
+        CallRouter r = s.router();
+        if (r == null) {
+            c.reply(st, Response.SERVICE_UNAVAILABLE, "Routing Unavailable", cfg.overload_retry_after_s());
+            return;
+        }
+        if (mcp.isMediaServerOriginated(req, cr, r)) {
+            mcp.forwardToSipServer(c, st, req, cr);
+            return;
+        }
+        long receivedAt = System.currentTimeMillis();
+        RouteResult rr = r.route(cr);
+        String callerTag = ((FromHeader) req.getHeader(FromHeader.NAME)).getTag();
+        if (rr instanceof RouteResult.Rejection rej) {
+            c.reply(st, rej.code(), rej.reason(), rej.retryAfterS());
+            // reported (CDR with end reason rejected), never a live session
+            Session rs = new Session(Sip.newSessionId(), cr.callId(), callerTag, cr.from(), cr.to(), cr.dialled(), receivedAt);
+            if (rej.selection() != null) {
+                rs.selection(rej.selection()); // tenant and profile for the CDR; it holds no policy counts
+            }
+            s.store.rejected(rs, rej.code());
+            return;
+        }
+        RouteResult.Target t = (RouteResult.Target) rr;
+        Session session = new Session(Sip.newSessionId(), cr.callId(), callerTag, cr.from(), cr.to(), cr.dialled(), receivedAt);
+        session.selection(t.selection());
+        if (!s.store.open(session, t.resource(), t.group())) {
+            s.ledger.release(t.resource());
+            if (t.selection() != null) {
+                s.policy.release(t.selection().policyKeys());
+            }
+            c.reply(st, Response.LOOP_DETECTED, "Call-ID In Use", 0);
+            return;
+        }
+        InviteBranch b = new InviteBranch(st, req, cr, session, Sip.topBranch(req), t.maxAttempts());
+        pending.put(b.key, b);
+        forward(c, b, t);
+    }
+
+    /** Sends the INVITE to {@code t}, whose port the session already holds. */
+    private void forward(StackContext c, InviteBranch b, RouteResult.Target t) {
+        b.begin(t);
+        ClientTransaction ct;
+        try {
+            Request out = (Request) b.request.clone();
+            SipURI target = t.requestUri() != null ? (SipURI) c.af.createURI(t.requestUri())
+                    : targetUri(c, t.uri(), b.call.dialled());
+            out.setRequestURI(target);
+            c.decrementMaxForwards(out);
+            // the media server openrm chose is the destination: a route set the caller preloaded beyond openrm
+            // is not followed (it would send the call elsewhere)
+            out.removeHeader(RouteHeader.NAME);
+            out.addFirst(c.recordRoute(Sip.transport(b.request)));
+            out.addFirst(c.via(Sip.transportOf(target), Sip.newBranch()));
+            out.setHeader(c.hf.createHeader(Sip.GVP_HEADER, b.session.id() + ";gvp.rm.datanodes=node-id=" + c.config.node_id()));
+            ct = c.provider.getNewClientTransaction(out);
+            ct.setApplicationData(b);
+            if (!b.sent(ct)) {
+                return; // CANCEL ended the call while this branch was being built: nothing goes out
+            }
+            ct.sendRequest();
+            final ClientTransaction sent = ct;
+            int timeoutMs = c.config.invite_timeout_ms();
+            b.noAnswerTimer(sent, s.timer.schedule(() -> onNoAnswer(b, sent, timeoutMs), timeoutMs, TimeUnit.MILLISECONDS));
+        } catch (Exception e) {
+            LOG.info("Call {}: cannot send INVITE to {} ({}): {}", b.call.callId(), t.resource(), t.uri(), e.toString());
+            s.mediaServerFailed(t.resource(), HealthFeedback.Failure.TRANSPORT_ERROR, "transport error " + e.getMessage(), c.config);
+            // the branch that failed: this one if it was registered, else none
+            branchFailed(c, b, b.current(), Response.SERVICE_UNAVAILABLE, null, "transport error");
+        }
+    }
+
+    private void onNoAnswer(InviteBranch b, ClientTransaction ct, int timeoutMs) {
+        StackContext c = s.ctx();
+        SipProxy.Config cfg = c == null ? null : c.config;
+        // The answer may be sitting in openrm's own receive queue: while openrm is saturated, a silent media
+        // server is not blamed (a few times at most; the transaction's own Timer B still ends it).
+        boolean saturated = cfg != null && s.runtime.queueDepth() >= cfg.overload_max_queue() / 4;
+        switch (b.noAnswerDue(ct, saturated)) {
+            case STALE:
+                return;
+            case EXTEND:
+                saturation.mark();
+                b.extended(ct, s.timer.schedule(() -> onNoAnswer(b, ct, timeoutMs), timeoutMs, TimeUnit.MILLISECONDS));
+                return;
+            default:
+                break;
+        }
+        RouteResult.Target t = b.target();
+        LOG.info("Call {}: no answer from {} within {} ms", b.call.callId(), t.resource(), timeoutMs);
+        strays.abandon(ct.getBranchId());
+        if (cfg != null) {
+            s.mediaServerFailed(t.resource(), HealthFeedback.Failure.TIMEOUT, "no answer to INVITE", cfg);
+        }
+        try {
+            ct.terminate();
+        } catch (Exception e) {
+            LOG.debug("terminate", e);
+        }
+        branchFailed(c, b, ct, Response.REQUEST_TIMEOUT, null, "no answer");
+    }
+
+    /**
+     * The current branch of {@code b} failed: its port is released, then the next media server is tried or the
+     * caller gets the final response. {@code ct} is the failed branch; a stale branch is ignored.
+     */
+    private void branchFailed(StackContext c, InviteBranch b, ClientTransaction ct, int code, Response resp, String why) {
+        InviteBranch.Failed f = b.failed(ct);
+        if (f == null) {
+            return;
+        }
+        s.store.detach(b.session);
+        if (f.cancelled()) {
+            finish(c, b, null, Response.REQUEST_TERMINATED, EndReason.CANCEL);
+            return;
+        }
+        CallRouter r = s.router();
+        if (f.attempts() < b.maxAttempts && r != null && c != null) {
+            RouteResult rr = r.failover(b.call, b.session.selection(), f.resource(), b.tried, f.attempts());
+            if (rr instanceof RouteResult.Target next) {
+                s.stats.failovers.incrementAndGet();
+                LOG.debug("Call {}: {} from {} ({}), failing over to {}", b.call.callId(), code, f.resource(), why,
+                        next.resource());
+                s.store.attach(b.session, next.resource(), next.group());
+                if (!b.goesOn()) {
+                    s.store.detach(b.session);
+                    finish(c, b, null, Response.REQUEST_TERMINATED, EndReason.CANCEL);
+                    return;
+                }
+                forward(c, b, next);
+                return;
+            }
+        }
+        finish(c, b, resp, code, EndReason.FAILED);
+    }
+
+    /** Sends the caller a final response (relayed {@code resp}, or our own {@code code}) and ends the session. */
+    private void finish(StackContext c, InviteBranch b, Response resp, int code, EndReason reason) {
+        if (!b.end()) {
+            return;
+        }
+        pending.remove(b.key, b);
+        int sent = code;
+        try {
+            if (resp != null) {
+                sent = resp.getStatusCode();
+                resp.removeFirst(ViaHeader.NAME);
+                if (resp.getHeader(ViaHeader.NAME) != null) {
+                    b.st.sendResponse(resp);
+                } else if (c != null) {
+                    c.reply(b.st, sent, resp.getReasonPhrase(), 0); // a peer that dropped the caller's Vias
+                }
+            } else if (c != null) {
+                c.reply(b.st, code, null, 0);
+            }
+        } catch (Exception e) {
+            LOG.debug("Call {}: final response not sent: {}", b.call.callId(), e.toString());
+        }
+        s.store.end(b.session, reason, sent);
+    }
+
+    void onCancel(StackContext c, RequestEvent ev, Request req) throws Exception {
+        ServerTransaction cst = c.serverTransaction(ev, req);
+        if (cst == null) {
+            return;
+        }
+        String key = Sip.topBranch(req);
+        InviteBranch b = pending.get(key);
+        LOG.debug("CANCEL {} matches {}", Sip.callId(req), b);
+        if (b == null) {
+            if (!mcp.cancel(c, cst, req, key)) {
+                c.reply(cst, Response.CALL_OR_TRANSACTION_DOES_NOT_EXIST, null, 0);
+            }
+            return;
+        }
+        cst.sendResponse(c.mf.createResponse(Response.OK, req));
+        InviteBranch.Cancel what = b.cancel();
+        if (what instanceof InviteBranch.Cancel.Send send) {
+            sendCancel(c, b, send.ct());
+        } else if (what instanceof InviteBranch.Cancel.EndNow) {
+            s.store.detach(b.session);
+            finish(c, b, null, Response.REQUEST_TERMINATED, EndReason.CANCEL);
+        }
+    }
+
+    private void sendCancel(StackContext c, InviteBranch b, ClientTransaction ct) {
+        try {
+            c.provider.getNewClientTransaction(ct.createCancel()).sendRequest();
+        } catch (Exception e) {
+            LOG.info("Call {}: CANCEL not sent: {}", b.call.callId(), e.toString());
+        }
+    }
+
+    void onResponse(StackContext c, InviteBranch b, ClientTransaction ct, Response resp) throws Exception {
+        int code = resp.getStatusCode();
+        InviteBranch.Seen seen = b.response(ct, code);
+        if (!seen.current()) {
+            if (code >= 200 && code < 300) {
+                LOG.info("Call {}: late 2xx from {} on an abandoned branch: acknowledged and hung up",
+                        b.call.callId(), ct.getRequest().getRequestURI());
+                strays.hangUp(c, resp, Sip.transport(ct.getRequest()), ct.getRequest().getRequestURI());
+            }
+            return;
+        }
+        if (seen.sendCancel()) {
+            sendCancel(c, b, ct);
+        }
+        if (code < 200) {
+            if (code > 100) {
+                resp.removeFirst(ViaHeader.NAME);
+                try {
+                    b.st.sendResponse(resp);
+                } catch (SipException e) {
+                    LOG.debug("provisional not relayed", e);
+                }
+            }
+            return;
+        }
+        if (code < 300) {
+            b.session.markAnswered(System.currentTimeMillis());
+            if (!b.end()) {
+                return;
+            }
+            pending.remove(b.key, b);
+            b.session.finalCode(code);
+            resp.removeFirst(ViaHeader.NAME);
+            b.st.sendResponse(resp);
+            return;
+        }
+        if (FAILOVER_CODES.contains(code)) {
+            if (code == Response.SERVICE_UNAVAILABLE) {
+                honourRetryAfter(b, resp);
+            }
+            branchFailed(c, b, ct, code, resp, "final response " + code);
+            return;
+        }
+        b.closed(ct);
+        finish(c, b, resp, code, b.cancelled() && code == Response.REQUEST_TERMINATED ? EndReason.CANCEL : EndReason.FAILED);
+    }
+
+    /** A 503 with Retry-After takes the media server out for that long. */
+    private void honourRetryAfter(InviteBranch b, Response resp) {
+        RetryAfterHeader ra = (RetryAfterHeader) resp.getHeader(RetryAfterHeader.NAME);
+        if (ra == null || ra.getRetryAfter() <= 0) {
+            return;
+        }
+        String resource = b.target().resource();
+        HealthFeedback h = s.health();
+        CallRouter r = s.router();
+        if (h != null) {
+            h.callFailed(resource, HealthFeedback.Failure.RETRY_AFTER, ra.getRetryAfter() * 1000L,
+                    "503 with Retry-After " + ra.getRetryAfter() + " s");
+        } else if (r != null) {
+            r.quarantine(resource, ra.getRetryAfter() * 1000L, "503 with Retry-After");
+        }
+    }
+
+    /** Timer B of a branch: the media server never answered finally. */
+    void onTimeout(StackContext c, InviteBranch b, ClientTransaction ct) {
+        strays.abandon(ct.getBranchId());
+        if (c != null) {
+            s.mediaServerFailed(b.target().resource(), HealthFeedback.Failure.TIMEOUT, "INVITE transaction timeout", c.config);
+        }
+        branchFailed(c, b, ct, Response.REQUEST_TIMEOUT, null, "timeout");
+    }
+
+    private CallRequest callRequest(Request req) {
+        URI ruri = req.getRequestURI();
+        ToHeader to = (ToHeader) req.getHeader(ToHeader.NAME);
+        FromHeader from = (FromHeader) req.getHeader(FromHeader.NAME);
+        String dialled = ruri instanceof SipURI su && su.getUser() != null ? su.getUser()
+                : to.getAddress().getURI() instanceof SipURI tu && tu.getUser() != null ? tu.getUser() : "";
+        Map<String, String> headers = new HashMap<>();
+        for (ListIterator<String> it = req.getHeaderNames(); it.hasNext(); ) {
+            String name = it.next();
+            if (name.regionMatches(true, 0, "X-Genesys-", 0, 10)) {
+                Header h = req.getHeader(name);
+                String v = h.toString();
+                int colon = v.indexOf(':');
+                headers.put(name.toLowerCase(Locale.ROOT), v.substring(colon + 1).trim());
+            }
+        }
+        SIPMessage m = (SIPMessage) req;
+        String source = m.getRemoteAddress() == null ? "" : m.getRemoteAddress().getHostAddress() + ":" + m.getRemotePort();
+        return new CallRequest(Sip.callId(req), ruri.toString(), dialled, from.getAddress().getURI().toString(),
+                to.getAddress().getURI().toString(), headers, source);
+    }
+
+    private SipURI targetUri(StackContext c, String resourceUri, String user) throws Exception {
+        SipURI base = uriCache.get(resourceUri);
+        if (base == null) {
+            if (uriCache.size() > MAX_URI_CACHE) {
+                uriCache.clear();
+            }
+            base = (SipURI) c.af.createURI(resourceUri);
+            uriCache.put(resourceUri, base);
+        }
+        SipURI u = (SipURI) base.clone();
+        if (user != null && !user.isEmpty() && u.getUser() == null) {
+            u.setUser(user);
+        }
+        return u;
+    }
+}

@@ -1,0 +1,41 @@
+package org.openrm.sip.internal;
+
+/**
+ * openrm's own saturation, as health needs to know it: a media server's silence around such a moment may be
+ * openrm's fault. Sampled every 50 ms on the SIP timer; marked by the overload guard and the no-answer timer.
+ */
+final class Saturation {
+    private final StackRuntime runtime;
+    /** Epoch ms of the last sign of own saturation; 0 if never. */
+    private volatile long saturatedAt;
+    private volatile long lastTick = System.nanoTime();
+
+    Saturation(StackRuntime runtime) {
+        this.runtime = runtime;
+    }
+
+    void mark() {
+        saturatedAt = System.currentTimeMillis();
+    }
+
+    long lastSaturatedAt() {
+        return saturatedAt;
+    }
+
+    /** How late the 50 ms sampling runs right now (a stuck timer thread shows here), in ms; 0 when on time. */
+    long timerLateMs() {
+        long late = (System.nanoTime() - lastTick) / 1_000_000 - 50;
+        return Math.max(0, late);
+    }
+
+    /** Every 50 ms: a deep receive queue, a pending-INVITE table near its bound, or a late timer means saturation. */
+    void sample(SipProxy.Config c, int pendingInvites) {
+        long now = System.nanoTime();
+        long lateMs = (now - lastTick) / 1_000_000 - 50;
+        lastTick = now;
+        if (lateMs > c.saturation_lag_ms() || runtime.queueDepth() >= c.overload_max_queue() / 4
+                || pendingInvites >= c.overload_max_pending() * 8L / 10) {
+            mark();
+        }
+    }
+}

@@ -1,0 +1,69 @@
+package org.openrm.sip.internal;
+
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.function.Supplier;
+
+import org.openrm.api.CallRouter;
+import org.openrm.api.HealthFeedback;
+import org.openrm.api.PolicyLedger;
+import org.openrm.api.ResourceLedger;
+import org.openrm.api.SessionStore;
+
+/**
+ * What the rooms of the proxy share: the api stores (the state that outlives this bundle), the optional
+ * services (read once per use: they come and go with their bundles), the stack runtime and the SIP timer.
+ */
+final class Services {
+    final SessionStore store;
+    final ResourceLedger ledger;
+    final PolicyLedger policy;
+    private final Supplier<CallRouter> router;
+    private final Supplier<HealthFeedback> health;
+    final StackRuntime runtime;
+    final ScheduledExecutorService timer;
+    final SipProxy.Stats stats;
+
+    Services(SessionStore store, ResourceLedger ledger, PolicyLedger policy, Supplier<CallRouter> router,
+             Supplier<HealthFeedback> health, StackRuntime runtime, ScheduledExecutorService timer, SipProxy.Stats stats) {
+        this.store = store;
+        this.ledger = ledger;
+        this.policy = policy;
+        this.router = router;
+        this.health = health;
+        this.runtime = runtime;
+        this.timer = timer;
+        this.stats = stats;
+    }
+
+    /** The routing service, or null while none is bound (during an update of routing). */
+    CallRouter router() {
+        return router.get();
+    }
+
+    /** Media server health, or null without the health bundle. */
+    HealthFeedback health() {
+        return health.get();
+    }
+
+    /** The running stack, or null while none runs. */
+    StackContext ctx() {
+        return runtime.ctx();
+    }
+
+    /**
+     * A media server failed a call: health hears of it, or without health routing quarantines it for
+     * {@code failure.quarantine.ms}.
+     */
+    void mediaServerFailed(String resource, HealthFeedback.Failure failure, String why, SipProxy.Config c) {
+        int ms = c.failure_quarantine_ms();
+        HealthFeedback h = health();
+        if (h != null) {
+            h.callFailed(resource, failure, ms, why);
+            return;
+        }
+        CallRouter r = router();
+        if (r != null && ms > 0) {
+            r.quarantine(resource, ms, why);
+        }
+    }
+}
