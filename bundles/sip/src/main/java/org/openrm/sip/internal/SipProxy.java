@@ -315,7 +315,7 @@ public class SipProxy implements SipPinger, SipStatus {
     }
 
     /** Tests only: runs on the SIP worker before each request is dispatched. */
-    void testHook(java.util.function.Consumer<javax.sip.message.Request> hook) {
+    public void testHook(java.util.function.Consumer<javax.sip.message.Request> hook) {
         dispatcher.testHook = hook;
     }
 
