@@ -60,7 +60,7 @@ import org.osgi.service.component.runtime.dto.ComponentDescriptionDTO;
 @ExamReactorStrategy(PerClass.class)
 public class DistributionIT {
     private static final String[] OPENRM_BUNDLES = {"org.openrm.api", "org.openrm.routing", "org.openrm.sip",
-        "org.openrm.health", "org.openrm.billing"};
+        "org.openrm.health", "org.openrm.billing", "org.openrm.ops"};
 
     @Inject
     BundleContext context;
@@ -112,6 +112,8 @@ public class DistributionIT {
         String dist = System.getProperty("openrm.distribution");
         int sip = freePort();
         int mcp = freePort();
+        int health = freePort();
+        int metrics = freePort();
         String karaf = "4.4.10";
         List<Option> o = new ArrayList<>(List.of(
                 karafDistributionConfiguration().frameworkUrl(new File(dist).toURI().toString())
@@ -125,12 +127,17 @@ public class DistributionIT {
                 editConfigurationFilePut("etc/org.openrm.lrg-default.cfg", "monitor.interval.ms", "500"),
                 editConfigurationFilePut("etc/org.openrm.lrg-default.cfg", "monitor.timeout.ms", "300"),
                 editConfigurationFilePut("etc/org.apache.karaf.shell.cfg", "sshPort", Integer.toString(freePort())),
+                editConfigurationFilePut("etc/org.openrm.ops.cfg", "health.port", Integer.toString(health)),
+                editConfigurationFilePut("etc/org.openrm.ops.cfg", "metrics.port", Integer.toString(metrics)),
+                systemProperty("openrm.it.health.port").value(Integer.toString(health)),
+                systemProperty("openrm.it.metrics.port").value(Integer.toString(metrics)),
                 systemProperty("openrm.it.sip.port").value(Integer.toString(sip)),
                 systemProperty("openrm.it.mcp.port").value(Integer.toString(mcp)),
                 systemProperty("openrm.sip.jar").value(System.getProperty("openrm.sip.jar")),
                 systemProperty("openrm.routing.jar").value(System.getProperty("openrm.routing.jar")),
                 systemProperty("openrm.health.jar").value(System.getProperty("openrm.health.jar")),
                 systemProperty("openrm.billing.jar").value(System.getProperty("openrm.billing.jar")),
+                systemProperty("openrm.ops.jar").value(System.getProperty("openrm.ops.jar")),
                 systemProperty("openrm.sipp.dir").value(System.getProperty("openrm.sipp.dir"))));
         // the JVM flags bin/karaf passes on Java 9+, which Pax Exam does not add by itself
         String[] flags = {
@@ -271,6 +278,68 @@ public class DistributionIT {
         }
     }
 
+    /** HTTP GET on loopback: status code and body. */
+    private static String[] http(int port, String path) throws Exception {
+        java.net.HttpURLConnection c = (java.net.HttpURLConnection) new java.net.URL("http://127.0.0.1:" + port + path).openConnection();
+        c.setConnectTimeout(2000);
+        c.setReadTimeout(5000);
+        try {
+            int code = c.getResponseCode();
+            java.io.InputStream in = code >= 400 ? c.getErrorStream() : c.getInputStream();
+            String body = in == null ? "" : new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            return new String[] {Integer.toString(code), body};
+        } catch (java.io.IOException e) {
+            return new String[] {"0", e.toString()};
+        } finally {
+            c.disconnect();
+        }
+    }
+
+    private static String[] awaitHttp(int port, String path, String code, long timeoutMs) throws Exception {
+        long end = System.currentTimeMillis() + timeoutMs;
+        String[] r = http(port, path);
+        while (!r[0].equals(code) && System.currentTimeMillis() < end) {
+            Thread.sleep(100);
+            r = http(port, path);
+        }
+        return r;
+    }
+
+    @Test
+    public void probesStatusPageAndMetricsOnTheDistribution() throws Exception {
+        assertAllActive(30_000);
+        int health = Integer.getInteger("openrm.it.health.port");
+        int metrics = Integer.getInteger("openrm.it.metrics.port");
+        String[] live = awaitHttp(health, "/health/live", "200", 10_000);
+        assertEquals(live[1], "200", live[0]);
+        Process uas = startMediaServer(Files.createTempDirectory("openrm-it-ops"));
+        try {
+            String[] ready = awaitHttp(health, "/health/ready", "200", 15_000);
+            assertEquals(ready[1], "200", ready[0]);
+            String[] m = http(metrics, "/metrics");
+            assertEquals("200", m[0]);
+            assertTrue(m[1], m[1].contains("openrm_resource_state{group=\"default\",resource=\"mcp1\",state=\"in-service\"} 1"));
+            assertTrue(m[1], m[1].contains("jvm_memory_used_bytes") && m[1].contains("openrm_calls_admitted_total"));
+            String[] page = http(health, "/");
+            assertTrue(page[1], page[1].contains("<td>mcp1</td>") && page[1].contains("in-service"));
+            String stats = console("rm:stats");
+            assertTrue(stats, stats.matches("(?s).*media servers in service +1 of 1.*"));
+            // the last media server goes down: not ready, naming why; back: ready
+            uas.destroyForcibly();
+            uas.waitFor(5, TimeUnit.SECONDS);
+            String[] notReady = awaitHttp(health, "/health/ready", "503", 5_000);
+            assertEquals(notReady[1], "503", notReady[0]);
+            assertTrue(notReady[1], notReady[1].contains("\"media-servers\""));
+            assertEquals("200", http(health, "/health/live")[0]);
+            uas = startMediaServer(Files.createTempDirectory("openrm-it-ops"));
+            ready = awaitHttp(health, "/health/ready", "200", 10_000);
+            assertEquals(ready[1], "200", ready[0]);
+        } finally {
+            uas.destroyForcibly();
+            uas.waitFor(5, TimeUnit.SECONDS);
+        }
+    }
+
     @Test
     public void consoleShowsResourcesAndRoutes() throws Exception {
         assertAllActive(30_000);
@@ -322,6 +391,7 @@ public class DistributionIT {
         update("org.openrm.routing", "openrm.routing.jar");
         update("org.openrm.health", "openrm.health.jar");
         update("org.openrm.billing", "openrm.billing.jar");
+        update("org.openrm.ops", "openrm.ops.jar");
         assertAllActive(30_000);
         assertOptions200(10_000);
         String billing = console("rm:billing");

@@ -133,7 +133,7 @@ public class HealthMonitor implements HealthFeedback {
     }
 
     @Deactivate
-    void deactivate() {
+    public void deactivate() {
         scheduler.shutdownNow();
         events.shutdown();
         try {

@@ -29,6 +29,9 @@ public final class TestConfigs {
             if (rt == int.class) {
                 return Integer.parseInt(v.toString());
             }
+            if (rt == long.class) {
+                return Long.parseLong(v.toString());
+            }
             if (rt == boolean.class) {
                 return Boolean.parseBoolean(v.toString());
             }
