@@ -175,6 +175,28 @@ class SnmpEndToEndTest {
                 assertTrue(has(w, ".1.1.2.0", "\"1\"") && has(w, ".1.1.1.0", "\"test\""), String.join("\n", w));
                 assertTrue(w.size() >= 20 && w.stream().allMatch(l -> l.startsWith("." + ROOT)), String.join("\n", w));
 
+                // Prometheus' snmp_exporter with the shipped module reads the resource metrics through the master
+                int exporterPort = Sipp.freePort();
+                try (Proc exporter = new Proc(new ProcessBuilder("/usr/bin/prometheus-snmp-exporter",
+                        "--config.file=" + Path.of("../../etc/snmp/openrm-snmp-exporter.yml").toAbsolutePath(),
+                        "--web.listen-address=127.0.0.1:" + exporterPort))) {
+                    java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+                    java.net.URI uri = java.net.URI.create("http://127.0.0.1:" + exporterPort + "/snmp?module=openrm&target=127.0.0.1:" + udp);
+                    String[] body = {""};
+                    await(() -> {
+                        try {
+                            body[0] = http.send(java.net.http.HttpRequest.newBuilder(uri).build(),
+                                    java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+                            return body[0].contains("openrm_snmp_resource_capacity");
+                        } catch (Exception ex) {
+                            return false;
+                        }
+                    }, 10_000, "snmp_exporter scrape");
+                    assertTrue(body[0].contains("openrm_snmp_resource_capacity{group=\"default\",openrmResourceIndex=\"1\",resource=\"mcp\"} 40"), body[0]);
+                    assertTrue(body[0].contains("openrm_snmp_resource_state{group=\"default\",openrmResourceIndex=\"1\",resource=\"mcp\"} 1"), body[0]);
+                    assertTrue(body[0].contains("openrm_snmp_group_in_service{group=\"default\",openrmGroupIndex=\"1\"} 1"), body[0]);
+                }
+
                 // media server killed: resource-down reaches snmptrapd, then resource-up when it is back
                 ms.kill();
                 String down = ".1.3.6.1.6.3.1.1.4.1.0 = OID: ." + ROOT + ".0.1";
