@@ -14,6 +14,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 import org.openrm.api.Alarm;
 import org.openrm.api.AlarmListener;
+import org.openrm.api.BillingStatus;
 import org.openrm.api.DurableSessionListener;
 import org.openrm.api.EndReason;
 import org.openrm.api.Selection;
@@ -40,10 +41,10 @@ import org.slf4j.LoggerFactory;
  * <p>Registered as a {@link DurableSessionListener}: while this bundle is being updated, the session store in
  * the api bundle holds the endings and hands them over when the new revision registers.
  */
-@Component(service = {SessionListener.class, BillingService.class}, configurationPid = "org.openrm.billing",
+@Component(service = {SessionListener.class, BillingService.class, BillingStatus.class}, configurationPid = "org.openrm.billing",
         immediate = true)
 @Designate(ocd = BillingService.Config.class)
-public class BillingService implements DurableSessionListener {
+public class BillingService implements DurableSessionListener, BillingStatus {
     private static final Logger LOG = LoggerFactory.getLogger(BillingService.class);
 
     @ObjectClassDefinition(name = "openrm billing", description = "CDRs and statistics to the Reporting Server over ActiveMQ")
@@ -84,6 +85,9 @@ public class BillingService implements DurableSessionListener {
         @AttributeDefinition(description = "Longest pause between two attempts to reach the broker (s)")
         int retry_max_s() default 10;
 
+        @AttributeDefinition(description = "CDRs waiting this long for the broker raise the delivery-stalled alarm (s)")
+        int stall_alarm_s() default 30;
+
         @AttributeDefinition(description = "openrm node id written into records")
         int node_id() default 1;
     }
@@ -107,6 +111,9 @@ public class BillingService implements DurableSessionListener {
     private final List<AlarmListener> alarmListeners = new CopyOnWriteArrayList<>();
     private volatile long intervalStart = System.currentTimeMillis();
     private volatile boolean spoolFull;
+    private volatile boolean stalled;
+    /** Epoch ms since when records have been pending without a pause (sampled every second); 0 when none are. */
+    private volatile long pendingSince;
     public final AtomicLong cdrs = new AtomicLong();
     public final AtomicLong statsRecords = new AtomicLong();
     public final AtomicLong dropped = new AtomicLong();
@@ -130,6 +137,7 @@ public class BillingService implements DurableSessionListener {
         });
         timer.scheduleWithFixedDelay(this::sync, config.spool_fsync_ms(), config.spool_fsync_ms(), TimeUnit.MILLISECONDS);
         timer.scheduleAtFixedRate(this::writeStats, config.stats_interval_s(), config.stats_interval_s(), TimeUnit.SECONDS);
+        timer.scheduleWithFixedDelay(this::watchDelivery, 1, 1, TimeUnit.SECONDS);
         senderThread = new Thread(sender, "openrm-billing-sender");
         senderThread.setDaemon(true);
         senderThread.start();
@@ -310,6 +318,62 @@ public class BillingService implements DurableSessionListener {
     }
 
     // ------------------------------------------------------------------------------------ status
+
+    /** Every second: CDRs waiting longer than stall.alarm.s raise delivery-stalled; delivery again clears it. */
+    private void watchDelivery() {
+        if (pendingRecords() == 0) {
+            pendingSince = 0;
+        } else if (pendingSince == 0) {
+            pendingSince = System.currentTimeMillis();
+        }
+        long lag = deliveryLagMs();
+        if (!stalled && lag > config.stall_alarm_s() * 1000L) {
+            stalled = true;
+            String text = "CDR delivery to " + config.broker_url() + " stalled: " + pendingRecords()
+                    + " records waiting for " + lag / 1000 + " s (" + (sender.lastError == null ? "no error" : sender.lastError) + ")";
+            LOG.error(text);
+            raise(new Alarm("billing", "delivery-stalled", true, text, System.currentTimeMillis()));
+        } else if (stalled && lag <= config.stall_alarm_s() * 1000L) {
+            stalled = false;
+            String text = "CDR delivery to " + config.broker_url() + " recovered; " + pendingRecords() + " records waiting";
+            LOG.warn(text);
+            raise(new Alarm("billing", "delivery-stalled", false, text, System.currentTimeMillis()));
+        }
+    }
+
+    @Override
+    public boolean brokerConnected() {
+        return sender.connected;
+    }
+
+    @Override
+    public long spoolBytes() {
+        return spool.totalBytes();
+    }
+
+    @Override
+    public long pendingRecords() {
+        return Math.max(0, cdrs.get() + statsRecords.get() - sender.delivered.get());
+    }
+
+    @Override
+    public long deliveryLagMs() {
+        long since = pendingSince;
+        if (pendingRecords() == 0 || since == 0) {
+            return 0;
+        }
+        return System.currentTimeMillis() - Math.max(since, sender.lastDeliveredAt);
+    }
+
+    @Override
+    public long delivered() {
+        return sender.delivered.get();
+    }
+
+    @Override
+    public long dropped() {
+        return dropped.get();
+    }
 
     /** What the console and metrics show. */
     public record Status(boolean connected, String lastError, long cdrs, long stats, long delivered, long dropped,

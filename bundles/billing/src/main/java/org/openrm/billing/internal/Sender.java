@@ -29,6 +29,8 @@ final class Sender implements Runnable {
     private final Spool spool;
     private final Settings settings;
     final AtomicLong delivered = new AtomicLong();
+    /** Epoch ms of the last batch the broker took (0: none yet). */
+    volatile long lastDeliveredAt;
     final AtomicLong batches = new AtomicLong();
     final AtomicLong connectAttempts = new AtomicLong();
     volatile boolean connected;
@@ -99,6 +101,7 @@ final class Sender implements Runnable {
                     pos = new Spool.Position(last.segment(), last.end());
                     spool.acknowledge(pos);
                     delivered.addAndGet(sent);
+                    lastDeliveredAt = System.currentTimeMillis();
                     batches.incrementAndGet();
                     if (failingSince != 0) {
                         LOG.info("Billing delivery to {} resumed after {} s", settings.url(), (System.currentTimeMillis() - failingSince) / 1000);

@@ -191,6 +191,16 @@ final class Metrics {
                 }
                 out.add(received.build());
             }
+            org.openrm.api.BillingStatus bs = view.billing();
+            if (bs != null) {
+                out.add(gauge("openrm_cdr_broker_connected", "1 while billing is connected to the broker", bs.brokerConnected() ? 1 : 0));
+                out.add(gauge("openrm_cdr_pending_records", "Records written and not yet delivered to the broker", bs.pendingRecords()));
+                out.add(gauge("openrm_cdr_delivery_lag_seconds", "How long records have waited for the broker (0: none waiting)",
+                        bs.deliveryLagMs() / 1000.0));
+                out.add(gauge("openrm_cdr_spool_bytes", "Bytes the durable CDR spool holds on disk", bs.spoolBytes()));
+                out.add(counter("openrm_cdr_delivered", "Records delivered to the broker", bs.delivered()));
+                out.add(counter("openrm_cdr_dropped", "Records dropped because the spool was full", bs.dropped()));
+            }
             return new MetricSnapshots(out);
         }
 

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
+import org.openrm.api.BillingStatus;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.ReadinessCondition;
 import org.openrm.api.ResourceCatalog;
@@ -35,12 +36,14 @@ final class NodeView {
     final ResourceStates states;
     private final Supplier<ResourceCatalog> catalog;
     private final Supplier<SipStatus> sip;
+    private final Supplier<BillingStatus> billing;
     private final Supplier<List<ReadinessCondition>> conditions;
     private final long stallMs;
 
     NodeView(SessionStore sessions, ResourceLedger ledger, PolicyLedger policy, ResourceStates states,
-             Supplier<ResourceCatalog> catalog, Supplier<SipStatus> sip, Supplier<List<ReadinessCondition>> conditions,
-             long stallMs) {
+             Supplier<ResourceCatalog> catalog, Supplier<SipStatus> sip, Supplier<BillingStatus> billing,
+             Supplier<List<ReadinessCondition>> conditions, long stallMs) {
+        this.billing = billing;
         this.sessions = sessions;
         this.ledger = ledger;
         this.policy = policy;
@@ -53,6 +56,11 @@ final class NodeView {
 
     SipStatus sip() {
         return sip.get();
+    }
+
+    /** The CDR path, or null without the billing bundle. */
+    BillingStatus billing() {
+        return billing.get();
     }
 
     /** Every configured or registered media server with its state, usage and last probe. */

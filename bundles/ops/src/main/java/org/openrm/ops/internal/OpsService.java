@@ -18,6 +18,7 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import org.openrm.api.BillingStatus;
 import org.openrm.api.EndReason;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.ReadinessCondition;
@@ -90,6 +91,10 @@ public class OpsService implements SessionListener {
             policyOption = ReferencePolicyOption.GREEDY)
     volatile SipStatus sip;
 
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    volatile BillingStatus billing;
+
     private final List<ReadinessCondition> conditions = new CopyOnWriteArrayList<>();
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
@@ -128,8 +133,8 @@ public class OpsService implements SessionListener {
     synchronized void apply(Config c) throws IOException {
         Config old = config;
         this.config = c;
-        NodeView v = new NodeView(sessions, ledger, policy, states, () -> catalog, () -> sip, () -> conditions,
-                c.live_stall_ms());
+        NodeView v = new NodeView(sessions, ledger, policy, states, () -> catalog, () -> sip, () -> billing,
+                () -> conditions, c.live_stall_ms());
         this.view = v;
         if (metrics == null || old.metrics_jvm() != c.metrics_jvm()) {
             metrics = new Metrics(() -> view, c.metrics_jvm()); // counters start over only when the JVM families change
@@ -281,8 +286,7 @@ public class OpsService implements SessionListener {
             respond(ex, 404, "text/plain; charset=utf-8", "not found\n".getBytes(StandardCharsets.UTF_8));
             return;
         }
-        String html = StatusPage.render(view, config.node_id(), callsPerSecond(),
-                "see rm:billing on the console for the spool and the broker");
+        String html = StatusPage.render(view, config.node_id(), callsPerSecond());
         respond(ex, 200, "text/html; charset=utf-8", html.getBytes(StandardCharsets.UTF_8));
     }
 

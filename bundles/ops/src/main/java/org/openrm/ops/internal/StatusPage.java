@@ -12,7 +12,7 @@ import org.openrm.api.SipStatus;
 final class StatusPage {
     private StatusPage() { }
 
-    static String render(NodeView v, String nodeId, double callsPerSecond, String billing) {
+    static String render(NodeView v, String nodeId, double callsPerSecond) {
         StringBuilder b = new StringBuilder(8192);
         Map<String, String> notReady = v.notReady();
         String notAlive = v.notAlive();
@@ -65,7 +65,19 @@ final class StatusPage {
             row(b, "INVITEs pending", Integer.toString(sip.pendingInvites()));
             sip.counters().forEach((k, n) -> row(b, k, Long.toString(n)));
         }
-        b.append("</table><h2>Billing</h2><p id=\"billing\">").append(esc(billing)).append("</p></body></html>");
+        b.append("</table><h2>Billing</h2><table id=\"billing\">");
+        org.openrm.api.BillingStatus bs = v.billing();
+        if (bs == null) {
+            b.append("<tr><td>the billing bundle is not active</td></tr>");
+        } else {
+            row(b, "broker", bs.brokerConnected() ? "connected" : "NOT connected");
+            row(b, "records waiting", Long.toString(bs.pendingRecords()));
+            row(b, "delivery lag s", Long.toString(bs.deliveryLagMs() / 1000));
+            row(b, "spool KB", Long.toString(bs.spoolBytes() / 1024));
+            row(b, "delivered", Long.toString(bs.delivered()));
+            row(b, "dropped (spool full)", Long.toString(bs.dropped()));
+        }
+        b.append("</table></body></html>");
         return b.toString();
     }
 
