@@ -62,6 +62,25 @@ class OpsEndToEndTest {
         return r;
     }
 
+    /**
+     * The DOM of {@code url} as a real browser builds it: Debian's headless Chromium (the flags keep it off the
+     * network: this machine's network is closed), a fresh profile, no sandbox (tests may run as root).
+     */
+    static String renderInChromium(String url) throws Exception {
+        java.nio.file.Path profile = java.nio.file.Files.createTempDirectory("openrm-chromium");
+        ProcessBuilder pb = new ProcessBuilder("chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--user-data-dir=" + profile, "--dump-dom", url);
+        pb.redirectError(ProcessBuilder.Redirect.DISCARD);
+        Process p = pb.start();
+        String dom = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("chromium did not finish within 60 s");
+        }
+        return dom;
+    }
+
     /** The value of one sample line of a Prometheus text exposition, or -1 when absent. */
     static double sample(String text, String series) {
         Matcher m = Pattern.compile("^" + Pattern.quote(series) + " ([0-9.eE+-]+)$", Pattern.MULTILINE).matcher(text);
@@ -105,6 +124,9 @@ class OpsEndToEndTest {
                 String page = get(hp, "/").body();
                 assertTrue(page.contains("<table id=\"resources\">") && page.contains("<td>mcp</td>"), page);
                 assertEquals(404, get(hp, "/nothing-here").statusCode());
+                String dom = renderInChromium("http://127.0.0.1:" + hp + "/");
+                assertTrue(dom.contains("<table id=\"resources\">") && dom.contains("<td>mcp</td>")
+                        && dom.contains("in-service"), "the page as headless Chromium renders it:\n" + dom);
 
                 // a SIP worker blocked on purpose: live turns 503 within a probe period, and back once it runs again
                 CountDownLatch release = new CountDownLatch(1);
