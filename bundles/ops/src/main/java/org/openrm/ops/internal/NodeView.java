@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.function.Supplier;
 
 import org.openrm.api.BillingStatus;
+import org.openrm.api.NodeState;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.ReadinessCondition;
 import org.openrm.api.ResourceCatalog;
@@ -34,16 +35,18 @@ final class NodeView {
     final ResourceLedger ledger;
     final PolicyLedger policy;
     final ResourceStates states;
+    private final NodeState node;
     private final Supplier<ResourceCatalog> catalog;
     private final Supplier<SipStatus> sip;
     private final Supplier<BillingStatus> billing;
     private final Supplier<List<ReadinessCondition>> conditions;
     private final long stallMs;
 
-    NodeView(SessionStore sessions, ResourceLedger ledger, PolicyLedger policy, ResourceStates states,
+    NodeView(SessionStore sessions, ResourceLedger ledger, PolicyLedger policy, ResourceStates states, NodeState node,
              Supplier<ResourceCatalog> catalog, Supplier<SipStatus> sip, Supplier<BillingStatus> billing,
              Supplier<List<ReadinessCondition>> conditions, long stallMs) {
         this.billing = billing;
+        this.node = node;
         this.sessions = sessions;
         this.ledger = ledger;
         this.policy = policy;
@@ -138,6 +141,9 @@ final class NodeView {
             if (!any) {
                 failing.put("media-servers", "no media server is in service");
             }
+        }
+        if (node != null && node.draining()) {
+            failing.put("draining", "the node drains: " + node.drainReason());
         }
         for (ReadinessCondition rc : conditions.get()) {
             String why;

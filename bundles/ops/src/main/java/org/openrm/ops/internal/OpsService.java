@@ -20,6 +20,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import org.openrm.api.BillingStatus;
 import org.openrm.api.EndReason;
+import org.openrm.api.NodeState;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.ReadinessCondition;
 import org.openrm.api.ResourceCatalog;
@@ -29,6 +30,8 @@ import org.openrm.api.Session;
 import org.openrm.api.SessionListener;
 import org.openrm.api.SessionStore;
 import org.openrm.api.SipStatus;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
 import org.osgi.service.component.annotations.Deactivate;
@@ -76,12 +79,26 @@ public class OpsService implements SessionListener {
 
         @AttributeDefinition(description = "This node's id, shown on the status page")
         String node_id() default "1";
+
+        @AttributeDefinition(description = "rm:drain and shutdown (SIGTERM) wait this long for calls in progress to end (s)")
+        int drain_timeout_s() default 300;
+
+        @AttributeDefinition(description = "Retry-After (s) of the 503 that new INVITEs and OPTIONS get while the node drains")
+        int drain_retry_after_s() default 30;
+
+        @AttributeDefinition(description = "After the calls ended, wait this long (s) for the CDR spool to reach the broker")
+        int drain_flush_s() default 30;
+
+        @AttributeDefinition(description = "Drain before the framework stops (SIGTERM, bin/stop, system:shutdown)")
+        boolean drain_on_shutdown() default true;
     }
 
     private final SessionStore sessions;
     private final ResourceLedger ledger;
     private final PolicyLedger policy;
     private final ResourceStates states;
+    private final NodeState node;
+    private final BundleContext context;
 
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
@@ -121,19 +138,28 @@ public class OpsService implements SessionListener {
 
     @Activate
     public OpsService(@Reference SessionStore sessions, @Reference ResourceLedger ledger, @Reference PolicyLedger policy,
-                      @Reference ResourceStates states, Config config) throws IOException {
+                      @Reference ResourceStates states, @Reference NodeState node, Config config, BundleContext context)
+            throws IOException {
         this.sessions = sessions;
         this.ledger = ledger;
         this.policy = policy;
         this.states = states;
+        this.node = node;
+        this.context = context;
         apply(config);
+    }
+
+    /** Outside OSGi (tests). */
+    public OpsService(SessionStore sessions, ResourceLedger ledger, PolicyLedger policy, ResourceStates states,
+                      NodeState node, Config config) throws IOException {
+        this(sessions, ledger, policy, states, node, config, null);
     }
 
     @Modified
     synchronized void apply(Config c) throws IOException {
         Config old = config;
         this.config = c;
-        NodeView v = new NodeView(sessions, ledger, policy, states, () -> catalog, () -> sip, () -> billing,
+        NodeView v = new NodeView(sessions, ledger, policy, states, node, () -> catalog, () -> sip, () -> billing,
                 () -> conditions, c.live_stall_ms());
         this.view = v;
         if (metrics == null || old.metrics_jvm() != c.metrics_jvm()) {
@@ -184,6 +210,12 @@ public class OpsService implements SessionListener {
 
     @Deactivate
     synchronized void deactivate() {
+        if (context != null && config.drain_on_shutdown() && frameworkStopping()) {
+            // SIGTERM / bin/stop: no new calls, the calls in progress end, the CDRs reach the broker, then Karaf stops
+            DrainResult r = drain(config.drain_timeout_s(), line -> LOG.info("Shutdown drain: {}", line), "shutdown");
+            LOG.info("Shutdown drain done in {} ms: {} calls left, {} CDRs not delivered", r.tookMs(), r.callsLeft(),
+                    r.recordsLeft());
+        }
         stop(healthServer);
         stop(metricsServer);
         healthServer = null;
@@ -197,6 +229,69 @@ public class OpsService implements SessionListener {
             }
         }
         LOG.info("ops stopped");
+    }
+
+    private boolean frameworkStopping() {
+        try {
+            return context.getBundle(0).getState() == Bundle.STOPPING;
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** What a drain achieved. */
+    public record DrainResult(long tookMs, int callsLeft, long recordsLeft) { }
+
+    /**
+     * Drains the node: new INVITEs and OPTIONS get 503 with Retry-After, readiness turns 503, and the calls in
+     * progress end (at most {@code timeoutS}); then, with a billing bundle, the CDR spool is given
+     * {@code drain.flush.s} to reach the broker. The node stays drained until {@link #undrain}.
+     */
+    public DrainResult drain(int timeoutS, java.util.function.Consumer<String> progress, String why) {
+        long start = System.currentTimeMillis();
+        node.draining(true, config.drain_retry_after_s(), why);
+        long end = start + timeoutS * 1000L;
+        long lastReport = 0;
+        try {
+            while (sessions.size() > 0 && System.currentTimeMillis() < end) {
+                if (System.currentTimeMillis() - lastReport >= 5000) {
+                    lastReport = System.currentTimeMillis();
+                    progress.accept(sessions.size() + " calls in progress");
+                }
+                Thread.sleep(100);
+            }
+            BillingStatus b = billing;
+            long flushEnd = System.currentTimeMillis() + config.drain_flush_s() * 1000L;
+            while (b != null && b.pendingRecords() > 0 && System.currentTimeMillis() < flushEnd) {
+                if (System.currentTimeMillis() - lastReport >= 5000) {
+                    lastReport = System.currentTimeMillis();
+                    progress.accept(b.pendingRecords() + " CDRs waiting for the broker"
+                            + (b.brokerConnected() ? "" : " (not connected)"));
+                }
+                Thread.sleep(100);
+                b = billing;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        BillingStatus b = billing;
+        DrainResult r = new DrainResult(System.currentTimeMillis() - start, sessions.size(), b == null ? 0 : b.pendingRecords());
+        progress.accept("drained in " + r.tookMs() + " ms: " + r.callsLeft() + " calls left, " + r.recordsLeft()
+                + " CDRs not delivered");
+        return r;
+    }
+
+    /** Takes new calls again. */
+    public void undrain(String why) {
+        node.draining(false, 0, why);
+    }
+
+    public int drainTimeoutS() {
+        return config.drain_timeout_s();
+    }
+
+    public boolean draining() {
+        return node.draining();
     }
 
     /** The port the probes listen on (tests use port 0). */

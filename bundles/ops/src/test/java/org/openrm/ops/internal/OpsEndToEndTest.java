@@ -39,7 +39,7 @@ class OpsEndToEndTest {
         c.put("health.port", 0);
         c.put("metrics.port", 0);
         c.put("live.stall.ms", 1000);
-        OpsService ops = new OpsService(rm.store, rm.ledger, rm.policy, rm.states, TestConfigs.of(OpsService.Config.class, c));
+        OpsService ops = new OpsService(rm.store, rm.ledger, rm.policy, rm.states, rm.node, TestConfigs.of(OpsService.Config.class, c));
         ops.catalog = rm.routing;
         ops.sip = rm.proxy;
         rm.store.addListener(ops);

@@ -76,7 +76,7 @@ class PrometheusEndToEndTest {
             Map<String, Object> oc = new HashMap<>();
             oc.put("health.port", 0);
             oc.put("metrics.port", 0);
-            OpsService ops = new OpsService(rm.store, rm.ledger, rm.policy, rm.states, TestConfigs.of(OpsService.Config.class, oc));
+            OpsService ops = new OpsService(rm.store, rm.ledger, rm.policy, rm.states, rm.node, TestConfigs.of(OpsService.Config.class, oc));
             ops.catalog = rm.routing;
             ops.sip = rm.proxy;
             rm.store.addListener(ops);

@@ -158,6 +158,12 @@ final class Dispatcher implements SipListener {
         // openrm is the destination of the SIP Server's requests, not an open relay: it answers OPTIONS
         // itself (a keep-alive), except one that may not travel further and is not for openrm (483)
         if (Request.OPTIONS.equals(method) && outOfDialog && (toUs || mfh == null || mfh.getMaxForwards() > 0)) {
+            int drainRetry = s.drainingRetryAfter();
+            if (drainRetry > 0) {
+                // a SIP Server's keep-alive sees the node out of service while it drains
+                c.replyStateless(req, Response.SERVICE_UNAVAILABLE, "Draining", drainRetry);
+                return;
+            }
             Response ok = c.mf.createResponse(Response.OK, req);
             ok.addHeader(c.hf.createAllowHeader(Sip.ALLOW));
             c.tagTo(ok);

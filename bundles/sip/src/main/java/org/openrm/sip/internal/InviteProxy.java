@@ -69,8 +69,59 @@ final class InviteProxy {
         return pending.values();
     }
 
-    void clear() {
+    /** The stack stops: INVITEs still parked get 503 (their transactions would die with the stack anyway). */
+    void clear(StackContext c) {
+        Parked p;
+        while ((p = parked.poll()) != null) {
+            if (c != null) {
+                c.reply(p.st(), Response.SERVICE_UNAVAILABLE, "Routing Unavailable", c.config.overload_retry_after_s());
+            }
+        }
         pending.clear();
+    }
+
+    /** A new INVITE waiting for the routing service to come back (an update of routing). */
+    private record Parked(ServerTransaction st, Request req, CallRequest call, long since) { }
+
+    /** Bounded: at most overload.max.pending INVITEs wait; more get 503 at once. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<Parked> parked = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final java.util.concurrent.atomic.AtomicInteger parkedCount = new java.util.concurrent.atomic.AtomicInteger();
+
+    int parked() {
+        return parkedCount.get();
+    }
+
+    /**
+     * Every 10 ms on the SIP timer: parked INVITEs go on once routing is back; those that waited routing.wait.ms get
+     * 503 Routing Unavailable.
+     */
+    void resumeParked(StackContext c) {
+        if (parked.isEmpty() || c == null) {
+            return;
+        }
+        CallRouter r = s.router();
+        long now = System.currentTimeMillis();
+        for (Parked p; (p = parked.peek()) != null; ) {
+            if (r == null && now - p.since() < c.config.routing_wait_ms()) {
+                return; // the oldest still may wait: so may all behind it
+            }
+            if (!parked.remove(p)) {
+                continue;
+            }
+            parkedCount.decrementAndGet();
+            try {
+                if (r == null) {
+                    s.stats.routingUnavailable.incrementAndGet();
+                    c.reply(p.st(), Response.SERVICE_UNAVAILABLE, "Routing Unavailable", c.config.overload_retry_after_s());
+                } else {
+                    s.stats.routingWaited.incrementAndGet();
+                    admit(c, p.st(), p.req(), p.call(), r);
+                }
+            } catch (Exception e) {
+                LOG.warn("Call {}: parked INVITE failed: {}", p.call().callId(), e.toString());
+                c.reply(p.st(), Response.SERVER_INTERNAL_ERROR, null, 0);
+            }
+        }
     }
 
     void onInitialInvite(StackContext c, RequestEvent ev, Request req) throws Exception {
@@ -90,11 +141,30 @@ final class InviteProxy {
         CallRequest cr = callRequest(req);
         CallRouter r = s.router();
         if (r == null) {
+            // routing is being replaced (bundle:update): the call waits for it instead of failing
+            if (cfg.routing_wait_ms() > 0 && parkedCount.get() < cfg.overload_max_pending()) {
+                parkedCount.incrementAndGet();
+                parked.add(new Parked(st, req, cr, System.currentTimeMillis()));
+                return;
+            }
+            s.stats.routingUnavailable.incrementAndGet();
             c.reply(st, Response.SERVICE_UNAVAILABLE, "Routing Unavailable", cfg.overload_retry_after_s());
             return;
         }
+        admit(c, st, req, cr, r);
+    }
+
+    /** Admission once routing is there: media-server-originated relay, drain, routing, the session, the first branch. */
+    private void admit(StackContext c, ServerTransaction st, Request req, CallRequest cr, CallRouter r) throws Exception {
         if (mcp.isMediaServerOriginated(req, cr, r)) {
             mcp.forwardToSipServer(c, st, req, cr);
+            return;
+        }
+        int drainRetry = s.drainingRetryAfter();
+        if (drainRetry > 0) {
+            // a draining node takes no new call; legs of calls in progress (above) still go through
+            s.stats.drainRejects.incrementAndGet();
+            c.reply(st, Response.SERVICE_UNAVAILABLE, "Draining", drainRetry);
             return;
         }
         long receivedAt = System.currentTimeMillis();

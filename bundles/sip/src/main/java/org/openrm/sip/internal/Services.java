@@ -5,6 +5,7 @@ import java.util.function.Supplier;
 
 import org.openrm.api.CallRouter;
 import org.openrm.api.HealthFeedback;
+import org.openrm.api.NodeState;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.ResourceLedger;
 import org.openrm.api.SessionStore;
@@ -19,12 +20,15 @@ final class Services {
     final PolicyLedger policy;
     private final Supplier<CallRouter> router;
     private final Supplier<HealthFeedback> health;
+    private final Supplier<NodeState> node;
     final StackRuntime runtime;
     final ScheduledExecutorService timer;
     final SipProxy.Stats stats;
 
     Services(SessionStore store, ResourceLedger ledger, PolicyLedger policy, Supplier<CallRouter> router,
-             Supplier<HealthFeedback> health, StackRuntime runtime, ScheduledExecutorService timer, SipProxy.Stats stats) {
+             Supplier<HealthFeedback> health, Supplier<NodeState> node, StackRuntime runtime, ScheduledExecutorService timer,
+             SipProxy.Stats stats) {
+        this.node = node;
         this.store = store;
         this.ledger = ledger;
         this.policy = policy;
@@ -38,6 +42,12 @@ final class Services {
     /** The routing service, or null while none is bound (during an update of routing). */
     CallRouter router() {
         return router.get();
+    }
+
+    /** Retry-After (s) of the 503 a new call gets while the node drains; 0 when it does not drain. */
+    int drainingRetryAfter() {
+        NodeState n = node.get();
+        return n != null && n.draining() ? n.drainRetryAfterS() : 0;
     }
 
     /** Media server health, or null without the health bundle. */

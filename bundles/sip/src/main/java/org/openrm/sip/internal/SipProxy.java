@@ -8,6 +8,7 @@ import java.util.function.Consumer;
 
 import org.openrm.api.CallRouter;
 import org.openrm.api.HealthFeedback;
+import org.openrm.api.NodeState;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.ResourceLedger;
 import org.openrm.api.SessionStore;
@@ -142,6 +143,10 @@ public class SipProxy implements SipPinger, SipStatus {
         @AttributeDefinition(description = "Upper bound on OPTIONS health pings in flight")
         int max_pings() default 20000;
 
+        @AttributeDefinition(description = "A new INVITE that arrives while no routing service is bound (routing being "
+                + "updated) waits this long for it (ms) before it gets 503; 0 answers 503 at once")
+        int routing_wait_ms() default 2000;
+
         @AttributeDefinition(description = "openrm counts itself saturated (and health does not blame media servers "
                 + "for timeouts) while its SIP timer runs this many ms late: a starved CPU or a long GC pause")
         int saturation_lag_ms() default 250;
@@ -150,6 +155,11 @@ public class SipProxy implements SipPinger, SipStatus {
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
     public volatile CallRouter router;
+
+    /** The node's draining flag (api); optional so that the proxy runs without it in tests. */
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    public volatile NodeState node;
 
     /** Media server health: told of failed calls; optional (without it a failure quarantines for failure.quarantine.ms). */
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
@@ -168,6 +178,12 @@ public class SipProxy implements SipPinger, SipStatus {
         public final AtomicLong undeliverable = new AtomicLong();
         /** Requests whose handling threw (answered 500): should stay 0, the fuzz tests check it. */
         public final AtomicLong requestErrors = new AtomicLong();
+        /** New INVITEs that waited for routing to come back (an update of routing) and went on. */
+        public final AtomicLong routingWaited = new AtomicLong();
+        /** New INVITEs answered 503 because no routing service was bound for routing.wait.ms. */
+        public final AtomicLong routingUnavailable = new AtomicLong();
+        /** New INVITEs answered 503 because the node drains. */
+        public final AtomicLong drainRejects = new AtomicLong();
     }
 
     public final Stats stats = new Stats();
@@ -201,7 +217,7 @@ public class SipProxy implements SipPinger, SipStatus {
         timer.setRemoveOnCancelPolicy(true);
         // the rooms, wired once; they reach the stack only through the runtime's context
         runtime = new StackRuntime(edge, tcpGuard);
-        Services s = new Services(store, ledger, policy, () -> router, () -> health, runtime, timer, stats);
+        Services s = new Services(store, ledger, policy, () -> router, () -> health, () -> node, runtime, timer, stats);
         saturation = new Saturation(runtime);
         StrayResponses strays = new StrayResponses(s);
         McpRelay mcp = new McpRelay(s);
@@ -213,6 +229,7 @@ public class SipProxy implements SipPinger, SipStatus {
         timer.scheduleWithFixedDelay(() -> sweep.sweep(this.config), 10, 10, TimeUnit.SECONDS);
         timer.scheduleAtFixedRate(() -> saturation.sample(this.config, invites.pending()), 50, 50, TimeUnit.MILLISECONDS);
         timer.scheduleWithFixedDelay(this::sweepTcp, 1, 1, TimeUnit.SECONDS);
+        timer.scheduleWithFixedDelay(() -> invites.resumeParked(runtime.ctx()), 10, 10, TimeUnit.MILLISECONDS);
         try {
             runtime.apply(config);
         } catch (Exception e) {
@@ -242,7 +259,7 @@ public class SipProxy implements SipPinger, SipStatus {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        invites.clear();
+        invites.clear(runtime.ctx());
         LOG.info("SIP proxy stopped; {} live sessions stay in the session store", store.size());
     }
 
@@ -286,6 +303,9 @@ public class SipProxy implements SipPinger, SipStatus {
         m.put("mcp.originated", stats.mediaServerOriginated.get());
         m.put("undeliverable", stats.undeliverable.get());
         m.put("request.errors", stats.requestErrors.get());
+        m.put("routing.waited", stats.routingWaited.get());
+        m.put("routing.unavailable", stats.routingUnavailable.get());
+        m.put("drain.rejected", stats.drainRejects.get());
         EdgeGuard.Stats e = edge.stats;
         m.put("edge.untrusted", e.untrusted.get());
         m.put("edge.too.large", e.tooLarge.get());

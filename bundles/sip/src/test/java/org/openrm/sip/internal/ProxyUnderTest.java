@@ -18,6 +18,7 @@ public final class ProxyUnderTest implements AutoCloseable {
     public final InMemoryPolicyLedger policy = new InMemoryPolicyLedger();
     public final InMemorySessionStore store = new InMemorySessionStore(ledger, policy);
     public final org.openrm.api.internal.InMemoryResourceStates states = new org.openrm.api.internal.InMemoryResourceStates();
+    public final org.openrm.api.internal.InMemoryNodeState node = new org.openrm.api.internal.InMemoryNodeState();
     public final RoutingEngine routing;
     public final SipProxy proxy;
     public final int port;
@@ -52,6 +53,7 @@ public final class ProxyUnderTest implements AutoCloseable {
         s.put("listen.port", port);
         proxy = new SipProxy(store, ledger, policy, TestConfigs.of(SipProxy.Config.class, s));
         proxy.router = routing;
+        proxy.node = node;
     }
 
     public int started(String resource) {
