@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
  * Live sessions by Call-ID. The map is bounded by admission: the SIP bundle opens a session only for a call
  * that got a port, and the port capacity of all resources bounds the number of sessions.
  */
-@Component(service = SessionStore.class)
+@Component(service = SessionStore.class, immediate = true) // active before its listeners: no activation cycle with them
 public class InMemorySessionStore implements SessionStore {
     private static final Logger LOG = LoggerFactory.getLogger(InMemorySessionStore.class);
 
