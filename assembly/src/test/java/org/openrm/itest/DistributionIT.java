@@ -77,6 +77,9 @@ public class DistributionIT {
     @Inject
     ResourceStates states;
 
+    @Inject
+    org.apache.karaf.features.FeaturesService features;
+
     /** Runs a console command as an operator would and returns what it printed. */
     private String console(String command) throws Exception {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -334,6 +337,38 @@ public class DistributionIT {
             uas = startMediaServer(Files.createTempDirectory("openrm-it-ops"));
             ready = awaitHttp(health, "/health/ready", "200", 10_000);
             assertEquals(ready[1], "200", ready[0]);
+        } finally {
+            uas.destroyForcibly();
+            uas.waitFor(5, TimeUnit.SECONDS);
+        }
+    }
+
+    /** Optional features uninstalled and installed again at runtime: the call path keeps working. */
+    @Test
+    public void optionalFeaturesComeAndGoWhileTheCallPathWorks() throws Exception {
+        assertAllActive(30_000);
+        Process uas = startMediaServer(Files.createTempDirectory("openrm-it-features"));
+        try {
+            awaitState("mcp1", ResourceState.IN_SERVICE, 10_000);
+            String[][] optional = {{"openrm-health", "org.openrm.health"}, {"openrm-billing", "org.openrm.billing"},
+                {"openrm-ops", "org.openrm.ops"}, {"openrm-snmp", "org.openrm.snmp"}};
+            for (String[] f : optional) {
+                // what feature:uninstall does (the console's ACL hides the command from this test's session)
+                // (no refresh: a refresh would restart this test's own probe bundle)
+                features.uninstallFeature(f[0], java.util.EnumSet.of(org.apache.karaf.features.FeaturesService.Option.NoAutoRefreshBundles));
+                String out = "";
+                long end = System.currentTimeMillis() + 30_000;
+                while (bundle(f[1]) != null && System.currentTimeMillis() < end) {
+                    Thread.sleep(100);
+                }
+                assertTrue(f[0] + " uninstalled: " + out + " " + console("feature:list -i"), bundle(f[1]) == null);
+                assertOptions200(10_000);
+                String route = console("rm:route 5551234");
+                assertTrue(f[0] + " away, routing still picks: " + route, route.contains("Resource:    mcp1"));
+                features.installFeature(f[0], java.util.EnumSet.of(org.apache.karaf.features.FeaturesService.Option.NoAutoRefreshBundles));
+                assertAllActive(60_000);
+                assertOptions200(10_000);
+            }
         } finally {
             uas.destroyForcibly();
             uas.waitFor(5, TimeUnit.SECONDS);
