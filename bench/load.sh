@@ -21,9 +21,11 @@ for p in "$sip" "$mcpa" "$mcpb" "$uacport"; do
   fi
 done
 work=$(mktemp -d /tmp/openrm-bench.XXXX)
-tar xzf "$root"/assembly/target/openrm-assembly-*.tar.gz -C "$work"
+# OPENRM_BENCH_TARBALL: another build of the appliance (an A/B comparison in one sitting)
+tar xzf "${OPENRM_BENCH_TARBALL:-$(ls "$root"/assembly/target/openrm-assembly-*.tar.gz)}" -C "$work"
 rm_home=$(echo "$work"/openrm-assembly-*)
 sed -i "s/^listen.port.*/listen.port = $sip/" "$rm_home/etc/org.openrm.sip.cfg"
+[ ! -f "$rm_home/etc/org.openrm.ops.cfg" ] || sed -i "s/^health.port.*/health.port = ${OPENRM_BENCH_HEALTH_PORT:-18300}/; s/^metrics.port.*/metrics.port = ${OPENRM_BENCH_METRICS_PORT:-18200}/" "$rm_home/etc/org.openrm.ops.cfg"
 sed -i "s/^sshPort.*/sshPort = 18101/" "$rm_home/etc/org.apache.karaf.shell.cfg"
 # OPENRM_BENCH_SIP_CFG: "key = value" lines that replace those keys in org.openrm.sip.cfg, to try a setting
 while IFS= read -r line; do
@@ -54,28 +56,35 @@ trap cleanup EXIT
 for i in $(seq 1 60); do
   grep -q "SIP proxy listening" "$rm_home/data/log/karaf.log" 2>/dev/null && break; sleep 1
 done
+jvm=$(pgrep -f "karaf.base=$rm_home" | head -1)
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$jvm/stat"; }
 cd "$work"
 sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpa" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
 sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpb" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
 sleep 1
 
-printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %s\n' rate calls ok failed fail% p50ms p99ms failing-seconds@last
+printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %s\n' rate calls ok failed fail% p50ms p99ms cpu-us/call failing-seconds@last
 best=0
 for rate in "${rates[@]}"; do
   calls=$(( rate * step ))
   d="$work/step-$transport-$rate"; mkdir -p "$d"; cd "$d"
   set +e
+  t0=$(cpu_ticks)
   timeout $(( step + 90 )) sipp -sf "$here/sipp/uac.xml" -i 127.0.0.1 -p "$uacport" -t "$transport" -s 5551234 \
     -r "$rate" -m "$calls" -d 1000 -l $(( rate * 20 )) -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 \
     -max_socket 60000 -buff_size 4194304 -timeout $(( step + 60 ))s 127.0.0.1:$sip >/dev/null 2>&1
   set -e
+  t1=$(cpu_ticks)
   ok=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="SuccessfulCall(C)") c=i} END{print $c}' stat.csv)
   failed=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="FailedCall(C)") c=i} END{print $c}' stat.csv)
   read -r p50 p99 < <(cat ./*_rtt.csv 2>/dev/null | awk -F';' '$2 ~ /^[0-9.]+$/ {print $2}' | sort -n | awk '{a[NR]=$1} END{ if (NR == 0) { print "- -" } else { i = int(NR * 0.5) + 1; j = int(NR * 0.99) + 1; if (i > NR) i = NR; if (j > NR) j = NR; print a[i], a[j] } }')
   pct=$(awk -v f="$failed" -v c="$calls" 'BEGIN{printf "%.3f", (c>0? 100*f/c : 0)}')
   # per-second failures: in how many seconds of the step calls failed, and the last such second
   fsec=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++){if($i=="FailedCall(P)") f=i; if($i=="ElapsedTime(C)") t=i}; next} $f>0 {n++; split($t,a,":"); last=a[1]*3600+a[2]*60+a[3]} END{printf "%d@%ss", n, (n? last : "-")}' stat.csv)
-  printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %s\n' "$rate" "$calls" "$ok" "$failed" "$pct" "$p50" "$p99" "$fsec"
+  # CPU of the openrm JVM (user + system) over the step, per call placed
+  cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v c="$calls" 'BEGIN{printf "%.0f", (b - a) * 1e6 / hz / (c > 0 ? c : 1)}')
+  printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %s\n' "$rate" "$calls" "$ok" "$failed" "$pct" "$p50" "$p99" "$cpu" "$fsec"
   if awk -v p="$pct" -v o="$ok" -v c="$calls" 'BEGIN{exit !(p < 0.1 && o + 0 >= c * 0.999)}'; then best=$rate; fi
   cd "$work"
   sleep 5

@@ -421,6 +421,10 @@ public class DistributionIT {
     @Test
     public void bootsAnswersAndSurvivesBundleUpdates() throws Exception {
         assertAllActive(30_000);
+        for (Bundle b : context.getBundles()) {
+            // file install takes a folder in etc/ for an exploded bundle: the distribution keeps none there
+            assertTrue("bundle from etc/: " + b.getLocation(), !b.getLocation().contains("jardir:"));
+        }
         assertOptions200(10_000);
         update("org.openrm.sip", "openrm.sip.jar");
         update("org.openrm.routing", "openrm.routing.jar");

@@ -23,7 +23,7 @@ public class FeaturesAloneIT {
     /** Feature, the configuration files it brings, and a log line that shows it working ("" for none). */
     private static final List<Object[]> FEATURES = List.of(
             new Object[] {"openrm-api", List.of(), "", List.of("org.openrm.api")},
-            new Object[] {"openrm-routing", List.of("org.openrm.routing.cfg", "org.openrm.lrg-default.cfg", "org.openrm.resource-mcp1.cfg"),
+            new Object[] {"openrm-routing", List.of("org.openrm.routing.cfg"),
                 "Routing model applied", List.of("org.openrm.api", "org.openrm.routing")},
             new Object[] {"openrm-sip", List.of("org.openrm.sip.cfg"), "SIP proxy listening", List.of("org.openrm.api", "org.openrm.sip")},
             new Object[] {"openrm-health", List.of("org.openrm.health.cfg"), "", List.of("org.openrm.api", "org.openrm.health")},

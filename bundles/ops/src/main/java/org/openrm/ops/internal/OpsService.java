@@ -262,7 +262,8 @@ public class OpsService implements SessionListener {
             }
             BillingStatus b = billing;
             long flushEnd = System.currentTimeMillis() + config.drain_flush_s() * 1000L;
-            while (b != null && b.pendingRecords() > 0 && System.currentTimeMillis() < flushEnd) {
+            // the spool is flushed when a broker is reachable; without one the records stay on disk for the next start
+            while (b != null && b.pendingRecords() > 0 && b.brokerConnected() && System.currentTimeMillis() < flushEnd) {
                 if (System.currentTimeMillis() - lastReport >= 5000) {
                     lastReport = System.currentTimeMillis();
                     progress.accept(b.pendingRecords() + " CDRs waiting for the broker"
