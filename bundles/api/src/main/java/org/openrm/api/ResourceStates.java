@@ -34,6 +34,14 @@ public interface ResourceStates {
     }
 
     /** One atomic change of a status. */
+    /**
+     * The state of a configured or registered resource as routing, the console and the monitoring views see it:
+     * out of service when its configuration disables it, else its health (in service when health never saw it).
+     */
+    default ResourceState state(ResourceCatalog.Entry entry) {
+        return entry.enabled() ? state(entry.name()) : ResourceState.OUT_OF_SERVICE;
+    }
+
     record Change(ResourceStatus before, ResourceStatus after) {
         /** True when the state operators see changed. */
         public boolean transition() {

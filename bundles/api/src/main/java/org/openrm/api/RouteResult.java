@@ -35,11 +35,31 @@ public sealed interface RouteResult permits RouteResult.Target, RouteResult.Reje
      * @param retryAfterS  Retry-After seconds, or 0 for none
      * @param selection    the profile and tenants the call was mapped to, for its CDR (holding no policy counts:
      *                     {@link Selection#policyKeys()} is empty), or null when it was mapped to none
+     * @param cause        why, as a bounded value
      */
-    record Rejection(int code, String reason, int retryAfterS, Selection selection) implements RouteResult {
+    record Rejection(int code, String reason, int retryAfterS, Selection selection, Cause cause) implements RouteResult {
         /** A rejection of a call mapped to no profile. */
-        public Rejection(int code, String reason, int retryAfterS) {
-            this(code, reason, retryAfterS, null);
+        public Rejection(int code, String reason, int retryAfterS, Cause cause) {
+            this(code, reason, retryAfterS, null, cause);
+        }
+
+        /** Why, as a bounded value (metrics label, statistics); {@link #reason} is the phrase the caller sees. */
+        public enum Cause {
+            /** No IVR profile maps the call (404). */
+            NO_PROFILE,
+            /** A tenant or profile is at its limit, whatever code the tenant answers with. */
+            POLICY_LIMIT,
+            /** No media server in service with a free port. */
+            NO_MEDIA_SERVER,
+            /** {@code X-Genesys-strict-location: enforce} found no media server in the location. */
+            NO_MEDIA_SERVER_IN_LOCATION,
+            /** Anything else (a profile removed while the call was routed...). */
+            OTHER;
+
+            /** The label operators see: {@code policy-limit}, ... */
+            public String label() {
+                return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ public final class Session {
     private volatile long answeredAt;
     private volatile int attempts;
     private volatile int finalCode;
+    private volatile RouteResult.Rejection.Cause rejectCause;
     private volatile Selection selection;
 
     /**
@@ -72,6 +73,10 @@ public final class Session {
     /** The profile and tenants the call was admitted for, or null. Set before the session is opened. */
     public Selection selection() { return selection; }
     public void selection(Selection s) { selection = s; }
+
+    /** Why routing refused the call (set before {@link SessionStore#rejected}), or null for an admitted call. */
+    public RouteResult.Rejection.Cause rejectCause() { return rejectCause; }
+    public void rejectCause(RouteResult.Rejection.Cause c) { rejectCause = c; }
 
     /** Final SIP status code sent to the caller, 0 before one was. */
     public int finalCode() { return finalCode; }

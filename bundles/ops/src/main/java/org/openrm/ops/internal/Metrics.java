@@ -72,28 +72,14 @@ final class Metrics {
 
     void ended(Session s, EndReason reason, int code) {
         if (reason == EndReason.REJECTED) {
-            rejected.labelValues(Integer.toString(code), rejectReason(s, code)).inc();
+            rejected.labelValues(Integer.toString(code),
+                    (s.rejectCause() == null ? org.openrm.api.RouteResult.Rejection.Cause.OTHER : s.rejectCause()).label()).inc();
             return;
         }
         ended.labelValues(label(reason)).inc();
         if (s.answered() && s.answeredAt() >= s.receivedAt()) {
             setup.observe((s.answeredAt() - s.receivedAt()) / 1000.0);
         }
-    }
-
-    /** A bounded reason for a rejection, from its code and whether a profile was selected. */
-    private static String rejectReason(Session s, int code) {
-        if (code == 404) {
-            return "no-profile";
-        }
-        if (code == 480) {
-            return "no-media-server-in-location";
-        }
-        if (s.selection() != null && s.selection().policyKeys() != null && !s.selection().policyKeys().isEmpty()
-                && code != 503) {
-            return "policy-limit";
-        }
-        return code == 503 ? "no-capacity-or-limit" : "other";
     }
 
     /** The text exposition of one scrape. */
@@ -159,7 +145,7 @@ final class Metrics {
             out.add(burst.build());
             SipStatus sip = view.sip();
             out.add(gauge("openrm_sip_up", "1 while the SIP stack listens", sip != null && sip.listening() ? 1 : 0));
-            out.add(gauge("openrm_ready", "1 while the node is ready to take calls", view.notReady().isEmpty() ? 1 : 0));
+            out.add(gauge("openrm_ready", "1 while the node is ready to take calls", view.notReady(resources).isEmpty() ? 1 : 0));
             if (sip != null) {
                 out.add(gauge("openrm_sip_pending_invites", "INVITEs waiting for a final response", sip.pendingInvites()));
                 out.add(gauge("openrm_sip_stalled_seconds", "How long the SIP path has made no progress",

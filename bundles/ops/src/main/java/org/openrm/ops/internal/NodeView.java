@@ -74,13 +74,10 @@ final class NodeView {
         }
         List<ResourceCatalog.Entry> entries = c.resources();
         Map<String, Integer> inUse = ledger.snapshot();
-        Map<String, ResourceStatus> st = states.snapshot();
         List<Resource> out = new ArrayList<>(entries.size());
         for (ResourceCatalog.Entry e : entries) {
-            ResourceStatus s = st.get(e.name());
-            String state = !e.enabled() ? ResourceState.OUT_OF_SERVICE.label()
-                    : s == null ? ResourceState.IN_SERVICE.label() : s.state().label();
-            out.add(new Resource(e.name(), e.group(), e.uri(), state, inUse.getOrDefault(e.name(), 0), e.capacity(),
+            ResourceStatus s = states.get(e.name());
+            out.add(new Resource(e.name(), e.group(), e.uri(), states.state(e).label(), inUse.getOrDefault(e.name(), 0), e.capacity(),
                     s == null ? -1 : s.lastLatencyMs(), s == null ? null : s.lastProbe()));
         }
         return out;
@@ -119,6 +116,11 @@ final class NodeView {
 
     /** Readiness: every failing condition by name (empty: ready), in a stable order. */
     Map<String, String> notReady() {
+        return notReady(resources());
+    }
+
+    /** The same, from resources already read (a scrape reads them once). */
+    Map<String, String> notReady(List<Resource> resources) {
         Map<String, String> failing = new LinkedHashMap<>();
         ResourceCatalog c = catalog.get();
         if (c == null) {
@@ -132,7 +134,7 @@ final class NodeView {
         }
         if (c != null) {
             boolean any = false;
-            for (Resource r : resources()) {
+            for (Resource r : resources) {
                 if (ResourceState.IN_SERVICE.label().equals(r.state())) {
                     any = true;
                     break;

@@ -256,7 +256,7 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
         ServiceSelection.Result r = ServiceSelection.select(m, request, config.default_profile());
         if (r.profile() == null) {
             LOG.debug("Call {}: {}", request.callId(), r.problem());
-            return new RouteResult.Rejection(404, "Not Found", 0);
+            return new RouteResult.Rejection(404, "Not Found", 0, RouteResult.Rejection.Cause.NO_PROFILE);
         }
         Model.Profile p = r.profile();
         List<Model.Tenant> path = m.tenantPath(p.tenant());
@@ -275,12 +275,12 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
             Selection mapped = selection(p, path, i -> policy.count(keys.get(i + 1)), List.of(), null);
             if (rejectedAt[0] == 0) {
                 LOG.debug("Call {}: profile {} at its limit {}", request.callId(), p.name(), p.limit());
-                return new RouteResult.Rejection(503, "Profile Limit Reached", config.retry_after_s(), mapped);
+                return new RouteResult.Rejection(503, "Profile Limit Reached", config.retry_after_s(), mapped, RouteResult.Rejection.Cause.POLICY_LIMIT);
             }
             Model.Tenant t = path.get(rejectedAt[0] - 1);
             LOG.debug("Call {}: tenant {} at its limit {}", request.callId(), t.name(), t.hardLimit());
             return new RouteResult.Rejection(t.rejectCode(), t.rejectReason(), t.rejectCode() == 503 ? config.retry_after_s() : 0,
-                    mapped);
+                    mapped, RouteResult.Rejection.Cause.POLICY_LIMIT);
         }
         String conference = "conference".equals(p.service())
                 ? (request.dialled().isEmpty() ? request.callId() : request.dialled()) : null;
@@ -288,7 +288,7 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
         RouteResult res = select(m, p, sel, request, Collections.emptySet());
         if (res instanceof RouteResult.Rejection rej) {
             policy.release(keys);
-            return new RouteResult.Rejection(rej.code(), rej.reason(), rej.retryAfterS(), sel.withoutPolicyKeys());
+            return new RouteResult.Rejection(rej.code(), rej.reason(), rej.retryAfterS(), sel.withoutPolicyKeys(), rej.cause());
         }
         return res;
     }
@@ -313,7 +313,7 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
         Model m = model;
         Model.Profile p = selection == null ? null : m.profiles.get(selection.profile());
         if (selection != null && p == null) {
-            return new RouteResult.Rejection(503, "Profile Removed", config.retry_after_s());
+            return new RouteResult.Rejection(503, "Profile Removed", config.retry_after_s(), RouteResult.Rejection.Cause.OTHER);
         }
         return select(m, p, selection, request, tried);
     }
@@ -344,9 +344,9 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
             return t;
         }
         if (geo != null && strict) {
-            return new RouteResult.Rejection(config.geo_reject_code(), "No Media Server In " + geo, 0);
+            return new RouteResult.Rejection(config.geo_reject_code(), "No Media Server In " + geo, 0, RouteResult.Rejection.Cause.NO_MEDIA_SERVER_IN_LOCATION);
         }
-        return new RouteResult.Rejection(503, "No Media Server Available", config.retry_after_s());
+        return new RouteResult.Rejection(503, "No Media Server Available", config.retry_after_s(), RouteResult.Rejection.Cause.NO_MEDIA_SERVER);
     }
 
     private RouteResult.Target selectIn(Model m, Model.Profile p, Selection sel, CallRequest request, Set<String> exclude,

@@ -125,6 +125,7 @@ public class ServiceSelectionTest {
                 e.route(call("sip:5551299@rm", "5551299", Map.of())));
         assertEquals(486, r.code());
         assertEquals("Tenant Busy", r.reason());
+        assertEquals(RouteResult.Rejection.Cause.POLICY_LIMIT, r.cause(), "a configured 486 is still a policy limit");
         // the rejection names the profile and tenants for the CDR, with their usage now, and holds no count
         assertEquals("promo", r.selection().profile());
         assertEquals(List.of("acme"), r.selection().tenants());
@@ -147,6 +148,7 @@ public class ServiceSelectionTest {
         RouteResult.Rejection r = assertInstanceOf(RouteResult.Rejection.class,
                 e.route(call("sip:5551234@rm", "5551234", Map.of())));
         assertEquals(503, r.code());
+        assertEquals(RouteResult.Rejection.Cause.NO_MEDIA_SERVER, r.cause());
         assertTrue(policy.snapshot().isEmpty(), "admission leaked: " + policy.snapshot());
         assertEquals("welcome", r.selection().profile());
         assertEquals("acme-sales", r.selection().tenant());

@@ -177,6 +177,7 @@ final class InviteProxy {
             if (rej.selection() != null) {
                 rs.selection(rej.selection()); // tenant and profile for the CDR; it holds no policy counts
             }
+            rs.rejectCause(rej.cause());
             s.store.rejected(rs, rej.code());
             return;
         }

@@ -13,7 +13,6 @@ import java.util.function.Supplier;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.ResourceCatalog;
 import org.openrm.api.ResourceLedger;
-import org.openrm.api.ResourceState;
 import org.openrm.api.ResourceStates;
 import org.openrm.api.ResourceStatus;
 import org.openrm.api.SessionStore;
@@ -159,13 +158,11 @@ final class MibView {
         if (cat != null) {
             List<ResourceCatalog.Entry> entries = cat.resources();
             Map<String, Integer> inUse = ledger.snapshot();
-            Map<String, ResourceStatus> st = states.snapshot();
             Map<String, long[]> groups = new TreeMap<>(); // resources, in service, in use, capacity
             for (ResourceCatalog.Entry e : entries) {
                 int i = resourceIndex(e.name());
-                ResourceStatus rs = st.get(e.name());
-                String state = !e.enabled() ? ResourceState.OUT_OF_SERVICE.label()
-                        : rs == null ? ResourceState.IN_SERVICE.label() : rs.state().label();
+                ResourceStatus rs = states.get(e.name());
+                String state = states.state(e).label();
                 int used = inUse.getOrDefault(e.name(), 0);
                 m.put(column(RESOURCES, 1, i), new Gauge32(i));
                 m.put(column(RESOURCES, 2, i), new OctetString(e.name()));

@@ -257,7 +257,7 @@ public class SnmpAgent implements SessionListener, ResourceStateListener, AlarmL
         for (ResourceCatalog.Entry e : cat.resources()) {
             int[] g = groups.computeIfAbsent(e.group(), k -> new int[2]);
             g[0]++;
-            if (e.enabled() && states.state(e.name()) == ResourceState.IN_SERVICE) {
+            if (states.state(e) == ResourceState.IN_SERVICE) {
                 g[1]++;
             }
         }
