@@ -138,6 +138,10 @@ public class ApplianceBillingIT {
         set(etc.resolve("org.openrm.resource-mcp1.cfg"), "capacity", "1000");
         set(etc.resolve("org.apache.karaf.shell.cfg"), "sshPort", Integer.toString(ssh));
         set(etc.resolve("org.openrm.billing.cfg"), "broker.url", "tcp://127.0.0.1:" + brokerPort);
+        // every listener and peer of the appliance on a port of the test's choosing
+        set(etc.resolve("org.openrm.ops.cfg"), "health.port", Integer.toString(freePort()));
+        set(etc.resolve("org.openrm.ops.cfg"), "metrics.port", Integer.toString(freePort()));
+        set(etc.resolve("org.openrm.snmp.cfg"), "master", "tcp:127.0.0.1:" + freePort());
         Files.writeString(etc.resolve("users.properties"), "it = it-secret,_g_:admingroup\n"
                 + "_g_\\:admingroup = group,admin,manager,viewer,systembundles,ssh\n");
         Map<String, String> env = Map.of("OPENRM_JAVA_OPTS", "-Xms512m -Xmx512m -XX:+UseParallelGC");

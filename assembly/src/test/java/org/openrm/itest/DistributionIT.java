@@ -132,6 +132,7 @@ public class DistributionIT {
                 editConfigurationFilePut("etc/org.apache.karaf.shell.cfg", "sshPort", Integer.toString(freePort())),
                 editConfigurationFilePut("etc/org.openrm.ops.cfg", "health.port", Integer.toString(health)),
                 editConfigurationFilePut("etc/org.openrm.ops.cfg", "metrics.port", Integer.toString(metrics)),
+                editConfigurationFilePut("etc/org.openrm.snmp.cfg", "master", "tcp:127.0.0.1:" + freePort()),
                 systemProperty("openrm.it.health.port").value(Integer.toString(health)),
                 systemProperty("openrm.it.metrics.port").value(Integer.toString(metrics)),
                 systemProperty("openrm.it.sip.port").value(Integer.toString(sip)),

@@ -84,6 +84,19 @@ public class FeaturesAloneIT {
             Files.writeString(home.resolve("etc/users.properties"),
                     "it = it-" + System.nanoTime() + ",_g_:admingroup\n_g_\\:admingroup = group,admin,manager,viewer,systembundles,ssh\n");
             String password = Files.readString(home.resolve("etc/users.properties")).split("[=,]")[1].trim();
+            // features that listen or dial out: their configuration placed first, on ports of the test's choosing,
+            // which also checks that the feature keeps an operator's existing file (configfile override=false)
+            Map<String, String> preset = switch (feature) {
+                case "openrm-sip" -> Map.of("org.openrm.sip.cfg", "listen.port = " + DistributionIT.freePort() + "\n");
+                case "openrm-ops" -> Map.of("org.openrm.ops.cfg", "health.port = " + DistributionIT.freePort()
+                        + "\nmetrics.port = " + DistributionIT.freePort() + "\n");
+                case "openrm-snmp" -> Map.of("org.openrm.snmp.cfg", "master = tcp:127.0.0.1:" + DistributionIT.freePort() + "\n");
+                case "openrm-billing" -> Map.of("org.openrm.billing.cfg", "broker.url = tcp://127.0.0.1:" + DistributionIT.freePort() + "\n");
+                default -> Map.of();
+            };
+            for (Map.Entry<String, String> e : preset.entrySet()) {
+                Files.writeString(home.resolve("etc").resolve(e.getKey()), "# set by the test\n" + e.getValue());
+            }
             // the operator's console commands, as a deployed features file (feature:repo-add + feature:install)
             Files.writeString(home.resolve("deploy/openrm-alone.xml"), "<features name=\"openrm-alone\" "
                     + "xmlns=\"http://karaf.apache.org/xmlns/features/v1.6.0\">\n  <repository>mvn:org.openrm/openrm-features/"
@@ -110,7 +123,12 @@ public class FeaturesAloneIT {
                         + "\nkaraf.log:\n" + tail(logText), ok);
                 for (String c : cfgs) {
                     Path cfg = home.resolve("etc").resolve(c);
-                    assertTrue(feature + " brings " + c, Files.exists(cfg) && Files.readString(cfg).contains("#"));
+                    String text = Files.exists(cfg) ? Files.readString(cfg) : "";
+                    if (preset.containsKey(c)) {
+                        assertEquals(feature + " kept the existing " + c, "# set by the test\n" + preset.get(c), text);
+                    } else {
+                        assertTrue(feature + " brings its commented " + c, text.contains("# ") && text.length() > 200);
+                    }
                 }
                 List<String> errors = logText.lines().filter(l -> l.contains("| ERROR") && l.contains("org.openrm")).toList();
                 assertTrue(feature + ": ERROR lines of openrm bundles:\n" + String.join("\n", errors), errors.isEmpty());

@@ -146,7 +146,13 @@ public class OpsService implements SessionListener {
         this.states = states;
         this.node = node;
         this.context = context;
-        apply(config);
+        try {
+            apply(config);
+        } catch (IOException | RuntimeException e) {
+            // SCR calls no @Deactivate for a component that failed to activate: release what apply() opened
+            release();
+            throw e;
+        }
     }
 
     /** Outside OSGi (tests). */
@@ -176,6 +182,7 @@ public class OpsService implements SessionListener {
         }
         if (old == null || !old.health_address().equals(c.health_address()) || old.health_port() != c.health_port()) {
             stop(healthServer);
+            healthServer = null;
             healthServer = start(c.health_address(), c.health_port(), "health");
             healthServer.createContext("/health/live", this::live);
             healthServer.createContext("/health/ready", this::ready);
@@ -183,6 +190,7 @@ public class OpsService implements SessionListener {
         }
         if (old == null || !old.metrics_address().equals(c.metrics_address()) || old.metrics_port() != c.metrics_port()) {
             stop(metricsServer);
+            metricsServer = null;
             metricsServer = start(c.metrics_address(), c.metrics_port(), "metrics");
             metricsServer.createContext("/metrics", this::scrape);
         }
@@ -216,6 +224,12 @@ public class OpsService implements SessionListener {
             LOG.info("Shutdown drain done in {} ms: {} calls left, {} CDRs not delivered", r.tookMs(), r.callsLeft(),
                     r.recordsLeft());
         }
+        release();
+        LOG.info("ops stopped");
+    }
+
+    /** Closes both listeners and the HTTP threads. */
+    private void release() {
         stop(healthServer);
         stop(metricsServer);
         healthServer = null;
@@ -227,8 +241,8 @@ public class OpsService implements SessionListener {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+            httpPool = null;
         }
-        LOG.info("ops stopped");
     }
 
     private boolean frameworkStopping() {
@@ -248,8 +262,17 @@ public class OpsService implements SessionListener {
      * {@code drain.flush.s} to reach the broker. The node stays drained until {@link #undrain}.
      */
     public DrainResult drain(int timeoutS, java.util.function.Consumer<String> progress, String why) {
+        return drain(timeoutS, true, progress, why);
+    }
+
+    /** Starts draining; with {@code wait} false it returns at once (the calls in progress still end on their own). */
+    public DrainResult drain(int timeoutS, boolean wait, java.util.function.Consumer<String> progress, String why) {
         long start = System.currentTimeMillis();
         node.draining(true, config.drain_retry_after_s(), why);
+        if (!wait) {
+            BillingStatus b = billing;
+            return new DrainResult(0, sessions.size(), b == null ? 0 : b.pendingRecords());
+        }
         long end = start + timeoutS * 1000L;
         long lastReport = 0;
         try {

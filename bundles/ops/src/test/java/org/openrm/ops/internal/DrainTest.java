@@ -18,7 +18,6 @@ import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.Test;
 import org.openrm.sip.internal.ProxyUnderTest;
 import org.openrm.sip.internal.Sipp;
-import org.openrm.sip.internal.TestConfigs;
 
 /** rm:drain under sipp load: admitted calls end normally, new calls and OPTIONS get 503 with Retry-After, readiness 503. */
 class DrainTest {
@@ -57,13 +56,7 @@ class DrainTest {
         HttpClient http = HttpClient.newHttpClient();
         try (ProxyUnderTest rm = new ProxyUnderTest(p, model, Map.of("warmup.messages", 0));
              Sipp ms = Sipp.uas("drain-mcp", "uas.xml", mcp, "u1")) {
-            Map<String, Object> c = new HashMap<>();
-            c.put("health.port", 0);
-            c.put("metrics.port", 0);
-            c.put("drain.retry.after.s", 30);
-            OpsService ops = new OpsService(rm.store, rm.ledger, rm.policy, rm.states, rm.node, TestConfigs.of(OpsService.Config.class, c));
-            ops.catalog = rm.routing;
-            ops.sip = rm.proxy;
+            OpsService ops = OpsUnderTest.start(rm, Map.of("drain.retry.after.s", 30));
             try {
                 Sipp.awaitBound(mcp);
                 assertTrue(finalResponse(p, "OPTIONS", "drain-o1").startsWith("SIP/2.0 200"));

@@ -25,7 +25,6 @@ import org.junit.jupiter.api.Test;
 import org.openrm.api.ResourceState;
 import org.openrm.sip.internal.ProxyUnderTest;
 import org.openrm.sip.internal.Sipp;
-import org.openrm.sip.internal.TestConfigs;
 
 /**
  * The ops endpoints over real HTTP on the real call path (routing + SIP, a sipp SIP Server and a sipp media
@@ -35,15 +34,7 @@ class OpsEndToEndTest {
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     private static OpsService ops(ProxyUnderTest rm) throws Exception {
-        Map<String, Object> c = new HashMap<>();
-        c.put("health.port", 0);
-        c.put("metrics.port", 0);
-        c.put("live.stall.ms", 1000);
-        OpsService ops = new OpsService(rm.store, rm.ledger, rm.policy, rm.states, rm.node, TestConfigs.of(OpsService.Config.class, c));
-        ops.catalog = rm.routing;
-        ops.sip = rm.proxy;
-        rm.store.addListener(ops);
-        return ops;
+        return OpsUnderTest.start(rm, Map.of("live.stall.ms", 1000));
     }
 
     private HttpResponse<String> get(int port, String path) throws Exception {

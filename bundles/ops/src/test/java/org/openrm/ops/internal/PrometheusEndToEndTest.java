@@ -24,7 +24,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.openrm.sip.internal.ProxyUnderTest;
 import org.openrm.sip.internal.Sipp;
-import org.openrm.sip.internal.TestConfigs;
 
 /**
  * The shipped alert rules and dashboard against a real Prometheus (Debian {@code prometheus}) scraping openrm under
@@ -73,13 +72,7 @@ class PrometheusEndToEndTest {
         Path dir = Files.createTempDirectory("openrm-prometheus");
         try (ProxyUnderTest rm = new ProxyUnderTest(p, model, Map.of("warmup.messages", 2000));
              Sipp ms = Sipp.uas("prom-mcp", "uas.xml", mcp, "u1")) {
-            Map<String, Object> oc = new HashMap<>();
-            oc.put("health.port", 0);
-            oc.put("metrics.port", 0);
-            OpsService ops = new OpsService(rm.store, rm.ledger, rm.policy, rm.states, rm.node, TestConfigs.of(OpsService.Config.class, oc));
-            ops.catalog = rm.routing;
-            ops.sip = rm.proxy;
-            rm.store.addListener(ops);
+            OpsService ops = OpsUnderTest.start(rm, Map.of());
             Process prometheus = null;
             try {
                 Path conf = dir.resolve("prometheus.yml");
@@ -111,7 +104,12 @@ class PrometheusEndToEndTest {
                     assertEquals(0, uac.await(90), uac.errors());
                 }
                 rm.awaitIdle();
-                Thread.sleep(2500); // two more scrapes
+                // until Prometheus has scraped the end of the run (bounded)
+                long seen = System.currentTimeMillis() + 15_000;
+                while (api(prom, "/api/v1/query?query=" + q("openrm_calls_admitted_total")).path("data").path("result").path(0)
+                        .path("value").path(1).asDouble() < 800 && System.currentTimeMillis() < seen) {
+                    Thread.sleep(200);
+                }
 
                 // promtool check metrics on a real scrape
                 Path scrape = dir.resolve("scrape.txt");

@@ -24,7 +24,7 @@ public class DrainCommand implements Action {
     @Override
     public Object execute() {
         if (noWait) {
-            ops.drain(0, line -> { }, "rm:drain");
+            ops.drain(0, false, line -> { }, "rm:drain");
             System.out.println("Draining: new calls get 503; rm:stats shows the calls in progress; rm:undrain takes calls again");
             return null;
         }
