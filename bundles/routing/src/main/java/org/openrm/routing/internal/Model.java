@@ -193,6 +193,11 @@ public final class Model {
                 case PROFILE_PID -> profileCfg;
                 default -> null;
             };
+            String unknown = into == null ? null : Schema.unknownKey(e.factoryPid(), e.props());
+            if (unknown != null) {
+                throw new ConfigException(e.pid(), unknown, "is not a key of " + e.factoryPid() + " (known: "
+                        + Schema.known(e.factoryPid()) + ")");
+            }
             if (into != null && into.putIfAbsent(e.name(), e) != null) {
                 throw new ConfigException(e.pid(), "name", "two " + e.factoryPid() + " configurations are named '" + e.name() + "'");
             }

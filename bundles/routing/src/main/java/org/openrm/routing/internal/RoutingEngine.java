@@ -12,6 +12,7 @@ import java.util.Set;
 
 import org.openrm.api.CallRequest;
 import org.openrm.api.CallRouter;
+import org.openrm.api.ModelValidator;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.Registrations;
 import org.openrm.api.ResourceCatalog;
@@ -45,10 +46,10 @@ import org.slf4j.LoggerFactory;
  * change of an {@code org.openrm.resource-*} or {@code org.openrm.lrg-*} configuration; port counts live in
  * the {@link ResourceLedger} of the api bundle, so an update of this bundle loses nothing.
  */
-@Component(service = {CallRouter.class, ResourceCatalog.class, ConfigurationListener.class},
+@Component(service = {CallRouter.class, ResourceCatalog.class, ConfigurationListener.class, ModelValidator.class},
         configurationPid = "org.openrm.routing")
 @Designate(ocd = RoutingEngine.Config.class)
-public class RoutingEngine implements CallRouter, ResourceCatalog, ConfigurationListener {
+public class RoutingEngine implements CallRouter, ResourceCatalog, ConfigurationListener, ModelValidator {
     private static final Logger LOG = LoggerFactory.getLogger(RoutingEngine.class);
 
     @ObjectClassDefinition(name = "openrm routing", description = "Service selection and media server choice")
@@ -174,16 +175,82 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
     public void configurationEvent(ConfigurationEvent event) {
         String f = event.getFactoryPid();
         if (Model.RESOURCE_PID.equals(f) || Model.GROUP_PID.equals(f) || Model.TENANT_PID.equals(f)
-                || Model.PROFILE_PID.equals(f)) {
-            reload();
+                || Model.PROFILE_PID.equals(f) || SYNC_MARKER_PID.equals(event.getPid())) {
+            requestReload();
         }
     }
 
-    /** Rebuilds the model from Configuration Admin; on a bad configuration keeps the last good model. */
+    /** A reload is queued: events that arrive before it runs (a change of 10,000 configurations) share it. */
+    private final java.util.concurrent.atomic.AtomicBoolean reloadQueued = new java.util.concurrent.atomic.AtomicBoolean();
+
+    private void requestReload() {
+        if (reloadQueued.compareAndSet(false, true)) {
+            try {
+                expiry.execute(() -> {
+                    reloadQueued.set(false);
+                    reload();
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                reloadQueued.set(false); // deactivated
+            }
+        }
+    }
+
+    @Override
+    public String problem(Map<String, Map<String, Object>> configs) {
+        Map<String, Model.ConfigEntry> entries = new HashMap<>();
+        for (Map.Entry<String, Map<String, Object>> c : configs.entrySet()) {
+            String key = c.getKey();
+            if (ROUTING.equals(key)) {
+                String unknown = Schema.unknownKey(ROUTING, c.getValue());
+                if (unknown != null) {
+                    return ROUTING + ": " + unknown + ": is not a key of " + ROUTING + " (known: " + Schema.known(ROUTING) + ")";
+                }
+                Model.ConfigEntry e = new Model.ConfigEntry(ROUTING, ROUTING, ROUTING, c.getValue());
+                try {
+                    e.integer("retry.after.s", 5);
+                    e.integer("geo.reject.code", 480);
+                    e.integer("registrar.capacity", 100);
+                    e.integer("registrar.max.bindings", 10000);
+                    e.bool("embedded.defaults", true);
+                } catch (Model.ConfigException x) {
+                    return x.getMessage();
+                }
+                continue;
+            }
+            int tilde = key.indexOf('~');
+            if (tilde <= 0 || tilde == key.length() - 1) {
+                return key + ": is not <factory PID>~<name>";
+            }
+            entries.put(key, new Model.ConfigEntry(key, key.substring(0, tilde), key.substring(tilde + 1), c.getValue()));
+        }
+        try {
+            Model.build(entries);
+            return null;
+        } catch (Model.ConfigException e) {
+            return e.getMessage();
+        }
+    }
+
+    /**
+     * Rebuilds the model from Configuration Admin; on a bad configuration keeps the last good model. While config
+     * sync owns the model ({@link ModelValidator#SYNC_MARKER_PID} exists) only its configurations count, and a
+     * change it is still writing is not read half-way.
+     */
     void reload() {
         synchronized (reloadLock) {
             Map<String, Model.ConfigEntry> entries = new HashMap<>();
             try {
+                boolean synced = false;
+                Configuration[] marker = configAdmin.listConfigurations("(service.pid=" + SYNC_MARKER_PID + ")");
+                if (marker != null && marker.length > 0 && marker[0].getProperties() != null) {
+                    Object state = marker[0].getProperties().get("state");
+                    if ("applying".equals(state)) {
+                        LOG.debug("Config sync is writing a change; the routing model is rebuilt once it is complete");
+                        return;
+                    }
+                    synced = true;
+                }
                 Configuration[] cs = configAdmin.listConfigurations("(|(service.factoryPid=" + Model.RESOURCE_PID
                         + ")(service.factoryPid=" + Model.GROUP_PID + ")(service.factoryPid=" + Model.TENANT_PID
                         + ")(service.factoryPid=" + Model.PROFILE_PID + "))");
@@ -194,6 +261,9 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
                             continue;
                         }
                         Map<String, Object> props = toMap(d);
+                        if (synced != "etcd".equals(props.get(SOURCE_KEY))) {
+                            continue; // an etc/ file while config sync owns the model, or a leftover of sync
+                        }
                         String name = Model.ConfigEntry.nameOf(c.getPid(), c.getFactoryPid(), props);
                         entries.put(c.getPid(), new Model.ConfigEntry(c.getPid(), c.getFactoryPid(), name, props));
                     }
