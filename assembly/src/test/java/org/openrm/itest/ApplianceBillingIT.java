@@ -53,7 +53,7 @@ public class ApplianceBillingIT {
         return p;
     }
 
-    private static void set(Path cfg, String key, String value) throws IOException {
+    static void set(Path cfg, String key, String value) throws IOException {
         List<String> out = new ArrayList<>();
         boolean done = false;
         for (String l : Files.readAllLines(cfg)) {
@@ -70,7 +70,7 @@ public class ApplianceBillingIT {
         Files.write(cfg, out);
     }
 
-    private static boolean options200(int port) throws IOException {
+    static boolean options200(int port) throws IOException {
         try (DatagramSocket s = new DatagramSocket(0, InetAddress.getLoopbackAddress())) {
             s.setSoTimeout(500);
             String msg = "OPTIONS sip:127.0.0.1:" + port + " SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:" + s.getLocalPort()
@@ -88,7 +88,7 @@ public class ApplianceBillingIT {
         }
     }
 
-    private static void awaitSip(int port, long maxMs) throws Exception {
+    static void awaitSip(int port, long maxMs) throws Exception {
         long end = System.currentTimeMillis() + maxMs;
         while (System.currentTimeMillis() < end) {
             if (options200(port)) {

@@ -246,42 +246,56 @@ public class ConfigSync implements ReadinessCondition {
                         lastError = null;
                     }
                     backoff = 100;
-                    while (running) {
-                        JsonNode res = w.next();
-                        if (res == null) {
-                            throw new IOException("watch stream from " + w.endpoint + " ended");
-                        }
-                        long compacted = res.path("compact_revision").asLong(0);
-                        if (compacted > 0 || res.path("canceled").asBoolean(false)) {
-                            LOG.warn("Config sync: revision {} was compacted on the config server (now {}); reading the whole model again",
-                                    revision + 1, compacted);
-                            full = true;
-                            break;
-                        }
-                        boolean changed = false;
-                        for (JsonNode ev : res.path("events")) {
-                            Etcd.Kv kv = Etcd.kv(ev.path("kv"));
-                            if (!kv.key().startsWith(prefix)) {
-                                continue;
+                    // a reader thread queues responses; each round applies every change queued by then at once
+                    java.util.concurrent.BlockingQueue<Object> q = new java.util.concurrent.ArrayBlockingQueue<>(QUEUE);
+                    Thread reader = new Thread(() -> {
+                        try {
+                            for (JsonNode r; (r = w.next()) != null; ) {
+                                q.put(r);
                             }
-                            String rel = kv.key().substring(prefix.length());
-                            if (!rel.startsWith(Layout.NODES)) {
-                                if ("DELETE".equals(ev.path("type").asText())) {
-                                    view.remove(rel);
-                                } else {
-                                    view.put(rel, kv.value());
+                            q.put(new IOException("watch stream from " + w.endpoint + " ended"));
+                        } catch (IOException e) {
+                            q.offer(e);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }, "openrm-configsync-watch");
+                    reader.setDaemon(true);
+                    reader.start();
+                    try {
+                        boolean again = true;
+                        while (running && again) {
+                            Object first = q.take();
+                            List<Object> batch = new ArrayList<>();
+                            batch.add(first);
+                            q.drainTo(batch, QUEUE);
+                            boolean changed = false;
+                            for (Object o : batch) {
+                                if (o instanceof IOException e) {
+                                    if (changed) {
+                                        apply("change");
+                                    }
+                                    throw e;
                                 }
-                                changed = true;
+                                int r = take((JsonNode) o);
+                                if (r < 0) {
+                                    full = true;
+                                    again = false;
+                                    break;
+                                }
+                                changed |= r > 0;
                             }
-                            revision = Math.max(revision, kv.modRevision());
+                            revisionSeen = revision;
+                            if (changed && again) {
+                                apply(batch.size() > 1 ? "changes" : "change");
+                            }
                         }
-                        if (!res.path("created").asBoolean(false) && !res.has("events")) {
-                            revision = Math.max(revision, res.path("header").path("revision").asLong(revision));
-                        }
-                        revisionSeen = revision;
-                        if (changed) {
-                            apply("change");
-                        }
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        running = false;
+                    } finally {
+                        w.close();
+                        reader.interrupt();
                     }
                 } finally {
                     watch = null;
@@ -309,6 +323,40 @@ public class ConfigSync implements ReadinessCondition {
                 sleep(1000);
             }
         }
+    }
+
+    /** Watch responses queued at most (one response per etcd revision or less). */
+    private static final int QUEUE = 4096;
+
+    /** Takes one watch response into the view: 1 when the model changed, 0 when not, -1 when a full read is due. */
+    private int take(JsonNode res) {
+        long compacted = res.path("compact_revision").asLong(0);
+        if (compacted > 0 || res.path("canceled").asBoolean(false)) {
+            LOG.warn("Config sync: revision {} was compacted on the config server (now {}); reading the whole model again",
+                    revision + 1, compacted);
+            return -1;
+        }
+        int changed = 0;
+        for (JsonNode ev : res.path("events")) {
+            Etcd.Kv kv = Etcd.kv(ev.path("kv"));
+            if (!kv.key().startsWith(prefix)) {
+                continue;
+            }
+            String rel = kv.key().substring(prefix.length());
+            if (!rel.startsWith(Layout.NODES)) {
+                if ("DELETE".equals(ev.path("type").asText())) {
+                    view.remove(rel);
+                } else {
+                    view.put(rel, kv.value());
+                }
+                changed = 1;
+            }
+            revision = Math.max(revision, kv.modRevision());
+        }
+        if (!res.path("created").asBoolean(false) && !res.has("events")) {
+            revision = Math.max(revision, res.path("header").path("revision").asLong(revision)); // progress notification
+        }
+        return changed;
     }
 
     private void sleep(long ms) {

@@ -297,7 +297,9 @@ final class Etcd {
                 if (user != null && token == null) {
                     authenticate(base);
                 }
-                HttpResponse<InputStream> resp = http.send(request(base, "v3/watch", body, true).build(),
+                // the timeout bounds the wait for the response head (an endpoint that accepts and never answers),
+                // not the stream that follows
+                HttpResponse<InputStream> resp = http.send(request(base, "v3/watch", body, true).timeout(timeout).build(),
                         HttpResponse.BodyHandlers.ofInputStream());
                 if (resp.statusCode() != 200) {
                     String text = new String(resp.body().readAllBytes(), StandardCharsets.UTF_8);

@@ -82,8 +82,9 @@ public final class EtcdCluster implements AutoCloseable {
                 HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + client[i] + "/health").toURL().openConnection();
                 c.setConnectTimeout(500);
                 c.setReadTimeout(1000);
-                if (c.getResponseCode() == 200) {
-                    return;
+                if (c.getResponseCode() == 200
+                        && new String(c.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).contains("true")) {
+                    return; // a member that has a leader
                 }
             } catch (IOException e) {
                 // not up yet
@@ -91,6 +92,19 @@ public final class EtcdCluster implements AutoCloseable {
             Thread.sleep(100);
         }
         throw new AssertionError("etcd member " + i + " not healthy in " + maxMs + " ms; log: " + dir.resolve("m" + i + ".log"));
+    }
+
+    public int clientPort(int i) {
+        return client[i];
+    }
+
+    /** Waits until every running member is healthy (has a leader): after a kill, the election is over. */
+    public void awaitHealthy(long maxMs) throws Exception {
+        for (int i = 0; i < size; i++) {
+            if (procs[i] != null) {
+                awaitHealthy(i, maxMs);
+            }
+        }
     }
 
     public String endpoint(int i) {

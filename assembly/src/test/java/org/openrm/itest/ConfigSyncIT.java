@@ -1,0 +1,389 @@
+package org.openrm.itest;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertTrue;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.ZoneId;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.Test;
+import org.openrm.configsync.internal.EtcdCluster;
+
+/**
+ * The appliance following a three-member etcd cluster (real members on loopback) under sipp load: the seeded model
+ * routes calls, edits are in force within a second, invalid changes are refused whole, the member in use is killed,
+ * the whole cluster stops for 30 s, openrm is cut off while etcd changes and compacts, and a restart with etcd away
+ * starts from the cached model. No call of the steady load may fail.
+ */
+public class ConfigSyncIT {
+    private static final String PREFIX = "/openrm/it/";
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final List<Process> started = new ArrayList<>();
+    private Path base;
+    private int ssh;
+
+    private Process start(Path dir, Map<String, String> env, String... cmd) throws IOException {
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true)
+                .redirectOutput(dir.resolve(new File(cmd[0]).getName() + "-" + System.nanoTime() + ".out").toFile());
+        pb.environment().putAll(env);
+        Process p = pb.start();
+        started.add(p);
+        return p;
+    }
+
+    private String console(String command) throws Exception {
+        Process p = new ProcessBuilder(base.resolve("bin/client").toString(), "-a", Integer.toString(ssh), "-u", "it", "-p",
+                "it-secret", "-r", "10", "-d", "1", command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue("bin/client " + command, p.waitFor(60, TimeUnit.SECONDS));
+        return out;
+    }
+
+    private String log() throws IOException {
+        Path l = base.resolve("data/log/karaf.log");
+        return Files.exists(l) ? Files.readString(l, StandardCharsets.ISO_8859_1) : "";
+    }
+
+    /** Waits for a log line matching {@code regex} after offset {@code from}; the match. */
+    private Matcher awaitLog(int from, String regex, long maxMs) throws Exception {
+        Pattern p = Pattern.compile(regex);
+        long end = System.currentTimeMillis() + maxMs;
+        while (System.currentTimeMillis() < end) {
+            String l = log();
+            Matcher m = p.matcher(l);
+            if (m.find(Math.min(from, l.length()))) {
+                return m;
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("no log line /" + regex + "/ within " + maxMs + " ms; log tail:\n" + tail(log()));
+    }
+
+    private static String tail(String s) {
+        return s.substring(Math.max(0, s.length() - 4000));
+    }
+
+    private static long logTime(String line) {
+        return LocalDateTime.parse(line.substring(0, 23), DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss,SSS"))
+                .atZone(ZoneId.systemDefault()).toInstant().toEpochMilli();
+    }
+
+    /** etcdctl put; the revision it made. */
+    private static long put(EtcdCluster etcd, String key, String json) throws Exception {
+        return JSON.readTree(etcd.ctl("put", PREFIX + key, json, "-w", "json")).path("header").path("revision").asLong();
+    }
+
+    private static long del(EtcdCluster etcd, String key) throws Exception {
+        return JSON.readTree(etcd.ctl("del", PREFIX + key, "-w", "json")).path("header").path("revision").asLong();
+    }
+
+    /**
+     * Puts a change and waits until config sync has it in force and routing rebuilt: the ms from the put to sync's
+     * line and to routing's line.
+     */
+    private long[] putAndAwait(EtcdCluster etcd, String key, String json, boolean delete) throws Exception {
+        int from = log().length();
+        long t0 = System.currentTimeMillis();
+        long rev = delete ? del(etcd, key) : put(etcd, key, json);
+        Matcher sync = awaitLog(from, "(?m)^(\\S+ \\S+|\\S+)[^\\n]*Config sync: model of revision " + rev + " in force", 10_000);
+        // routing rebuilds as soon as the marker says applied, which may be logged before sync's own line
+        Matcher routing = awaitLog(from, "(?m)^([^\\n]*)Routing model applied", 10_000);
+        return new long[] {logTime(sync.group()) - t0, logTime(routing.group()) - t0};
+    }
+
+    private long dialogsReceived(Path uasDir) throws IOException {
+        long n = 0;
+        try (var files = Files.list(uasDir)) {
+            for (Path f : files.filter(x -> x.getFileName().toString().endsWith("_messages.log")).toList()) {
+                Matcher m = Pattern.compile("(?m)^INVITE sip:").matcher(Files.readString(f, StandardCharsets.ISO_8859_1));
+                while (m.find()) {
+                    n++;
+                }
+            }
+        }
+        return n;
+    }
+
+    private static long[] sippCounts(Path dir) throws IOException {
+        try (var files = Files.list(dir)) {
+            Path stat = files.filter(x -> x.getFileName().toString().endsWith(".csv")).findFirst().orElseThrow();
+            List<String> lines = Files.readAllLines(stat);
+            List<String> head = List.of(lines.get(0).split(";"));
+            String[] last = lines.get(lines.size() - 1).split(";");
+            return new long[] {Long.parseLong(last[head.indexOf("SuccessfulCall(C)")]), Long.parseLong(last[head.indexOf("FailedCall(C)")])};
+        }
+    }
+
+    @Test
+    public void theModelFollowsAThreeMemberEtcdUnderLoad() throws Exception {
+        base = Path.of("target", "configsync-it").toAbsolutePath();
+        if (Files.exists(base)) {
+            try (var w = Files.walk(base)) {
+                w.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
+        Files.createDirectories(base);
+        Process untar = new ProcessBuilder("tar", "xzf", System.getProperty("openrm.distribution"), "-C", base.toString(),
+                "--strip-components=1").inheritIO().start();
+        assertTrue(untar.waitFor(60, TimeUnit.SECONDS) && untar.exitValue() == 0);
+        int sip = DistributionIT.freePort(), mcpA = DistributionIT.freePort(), mcpB = DistributionIT.freePort();
+        int uacPort = DistributionIT.freePort(), uac2Port = DistributionIT.freePort();
+        ssh = DistributionIT.freePort();
+        Path sippDir = Path.of(System.getProperty("openrm.sipp.dir"));
+        List<Cutter> cutters = new ArrayList<>();
+        try (EtcdCluster etcd = new EtcdCluster(3)) {
+            List<String> eps = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                Cutter c = new Cutter(DistributionIT.freePort(), etcd.clientPort(i));
+                cutters.add(c);
+                eps.add("http://127.0.0.1:" + c.port);
+            }
+            // the model seeded in etcd; the etc/ files of the distribution name a media server nobody runs
+            put(etcd, "lrg/default", "{\"scheme\":\"round-robin\",\"monitor.interval.ms\":500,\"monitor.timeout.ms\":300}");
+            put(etcd, "resource/a", "{\"lrg\":\"default\",\"uri\":\"sip:127.0.0.1:" + mcpA + "\",\"capacity\":500}");
+            put(etcd, "resource/b", "{\"lrg\":\"default\",\"uri\":\"sip:127.0.0.1:" + mcpB + "\",\"capacity\":500}");
+            put(etcd, "tenant/acme", "{\"limit\":400}");
+            put(etcd, "tenant/small", "{\"limit\":200,\"reject.code\":486,\"reject.reason\":\"Busy Here\"}");
+            put(etcd, "profile/welcome", "{\"tenant\":\"acme\",\"url\":\"http://apps/welcome.vxml\",\"dids\":[\"5551234\"]}");
+            put(etcd, "profile/promo", "{\"tenant\":\"small\",\"url\":\"http://apps/promo.vxml\",\"dids\":\"5550000\"}");
+            put(etcd, "routing", "{\"retry.after.s\":2}");
+
+            Path etc = base.resolve("etc");
+            ApplianceBillingIT.set(etc.resolve("org.openrm.sip.cfg"), "listen.port", Integer.toString(sip));
+            ApplianceBillingIT.set(etc.resolve("org.openrm.resource-mcp1.cfg"), "uri", "sip:127.0.0.1:" + DistributionIT.freePort());
+            ApplianceBillingIT.set(etc.resolve("org.apache.karaf.shell.cfg"), "sshPort", Integer.toString(ssh));
+            ApplianceBillingIT.set(etc.resolve("org.openrm.billing.cfg"), "broker.url", "tcp://127.0.0.1:" + DistributionIT.freePort());
+            ApplianceBillingIT.set(etc.resolve("org.openrm.ops.cfg"), "health.port", Integer.toString(DistributionIT.freePort()));
+            ApplianceBillingIT.set(etc.resolve("org.openrm.ops.cfg"), "metrics.port", Integer.toString(DistributionIT.freePort()));
+            ApplianceBillingIT.set(etc.resolve("org.openrm.snmp.cfg"), "master", "tcp:127.0.0.1:" + DistributionIT.freePort());
+            Path sync = etc.resolve("org.openrm.configsync.cfg");
+            ApplianceBillingIT.set(sync, "endpoints", String.join(",", eps));
+            ApplianceBillingIT.set(sync, "prefix", PREFIX);
+            ApplianceBillingIT.set(sync, "node.id", "it-node");
+            ApplianceBillingIT.set(sync, "lease.ttl.s", "3");
+            ApplianceBillingIT.set(sync, "backoff.max.ms", "1000");
+            ApplianceBillingIT.set(sync, "timeout.ms", "1000");
+            Files.writeString(etc.resolve("users.properties"), "it = it-secret,_g_:admingroup\n"
+                    + "_g_\\:admingroup = group,admin,manager,viewer,systembundles,ssh\n");
+            Map<String, String> env = Map.of("OPENRM_JAVA_OPTS", "-Xms512m -Xmx512m -XX:+UseParallelGC");
+
+            Path uasA = Files.createTempDirectory("openrm-it-uas-a"), uasB = Files.createTempDirectory("openrm-it-uas-b");
+            Path work = Files.createTempDirectory("openrm-it-uac"), work2 = Files.createTempDirectory("openrm-it-uac2");
+            start(uasA, Map.of(), "sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
+                    Integer.toString(mcpA), "-nostdin", "-trace_msg");
+            start(uasB, Map.of(), "sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
+                    Integer.toString(mcpB), "-nostdin", "-trace_msg");
+            Process karaf = start(base, env, base.resolve("bin/karaf").toString(), "server");
+            ApplianceBillingIT.awaitSip(sip, 90_000);
+            awaitLog(0, "Config sync: model of revision \\d+ in force \\(read of 8 keys", 30_000);
+            String route = console("rm:route 5551234");
+            assertTrue(route, route.contains("welcome") && (route.contains("Resource:    a") || route.contains("Resource:    b")));
+            String entry = etcd.ctl("get", PREFIX + "nodes/it-node", "--print-value-only");
+            assertTrue("node entry: " + entry, entry.contains("\"sipPort\":\"" + sip + "\""));
+            assertTrue(etcd.ctl("get", PREFIX + "lrg/default", "--print-value-only").contains("round-robin"));
+            Thread.sleep(1500); // a few probe rounds: both media servers in service
+
+            // the steady load: every one of these calls must succeed, whatever happens to etcd
+            Process uac = start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
+                    "-p", Integer.toString(uacPort), "-s", "5551234", "-r", "40", "-d", "1000", "-nostdin", "-trace_err",
+                    "-trace_stat", "-stf", "stat.csv", "-fd", "1", "127.0.0.1:" + sip);
+            Thread.sleep(3000);
+
+            // a profile edited in etcd: the next call follows it within a second
+            long[] t = putAndAwait(etcd, "profile/welcome", "{\"tenant\":\"acme\",\"url\":\"http://apps/welcome2.vxml\","
+                    + "\"dids\":[\"5551234\",\"5559999\"]}", false);
+            System.out.printf("config sync: profile edit in force %d ms after the put (routing rebuilt at %d ms)%n", t[0], t[1]);
+            assertTrue("profile edit applied in " + t[1] + " ms", t[1] <= 1000);
+            route = console("rm:route 5559999");
+            assertTrue(route, route.contains("welcome"));
+
+            // a resource deleted: no new call goes to it (calls in progress there end normally)
+            t = putAndAwait(etcd, "resource/b", null, true);
+            System.out.printf("config sync: resource delete in force %d ms after the delete%n", t[1]);
+            assertTrue(t[1] <= 1000);
+            Thread.sleep(500);
+            long atB = dialogsReceived(uasB);
+            Thread.sleep(3000);
+            assertEquals("INVITEs that reached the deleted media server", atB, dialogsReceived(uasB));
+
+            // each kind of invalid change refused whole: one log line naming the key, the old model kept
+            String[][] invalid = {
+                {"resource/bad", "{\"lrg\":\"nope\",\"uri\":\"sip:127.0.0.1:1\"}", "resource/bad: lrg: names resource group 'nope'"},
+                {"tenant/acme", "{\"limit\":400,\"parent\":\"child\"}", "parent"},
+                {"resource/bad", "{\"uri\":\"http://mcp\"}", "resource/bad: uri: 'http://mcp' is not a SIP URI"},
+                {"tenant/bad", "{\"limit\":-3}", "tenant/bad: limit: must not be negative"},
+                {"resource/bad", "{\"uri\": \"sip:127.0.0.1:1\"", "resource/bad: is not JSON"},
+                {"resource/bad", "{\"uri\":\"sip:127.0.0.1:1\",\"capacty\":5}", "resource/bad: capacty: is not a key of org.openrm.resource"}};
+            put(etcd, "tenant/child", "{\"parent\":\"acme\"}"); // valid; the cycle comes with acme's parent
+            for (String[] bad : invalid) {
+                int from = log().length();
+                String key = bad[0].equals("tenant/acme") ? bad[0] : bad[0];
+                String old = etcd.ctl("get", PREFIX + key, "--print-value-only").trim();
+                put(etcd, key, bad[1]);
+                Matcher m = awaitLog(from, "(?m)^.*Config sync: change refused, the last good model stays in force: .*"
+                        + Pattern.quote(bad[2]) + ".*$", 5_000);
+                assertTrue(m.group(), m.group().contains(PREFIX));
+                String status = console("rm:config-status");
+                assertTrue(status, status.contains("last refusal") && status.contains(bad[2]));
+                if (old.isEmpty()) {
+                    del(etcd, key);
+                } else {
+                    put(etcd, key, old);
+                }
+            }
+            t = putAndAwait(etcd, "tenant/child", null, true);
+            route = console("rm:route 5551234");
+            assertTrue("the model in force after the refusals: " + route, route.contains("welcome") && route.contains("Resource:    a"));
+
+            // a tenant limit lowered under load: admissions follow it, calls in progress are not cut
+            Process uac2 = start(work2, Map.of(), "sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
+                    "-p", Integer.toString(uac2Port), "-s", "5550000", "-r", "20", "-d", "2000", "-m", "400", "-nostdin",
+                    "-trace_err", "127.0.0.1:" + sip);
+            Thread.sleep(3000);
+            String before = console("rm:tenants");
+            putAndAwait(etcd, "tenant/small", "{\"limit\":5,\"reject.code\":486,\"reject.reason\":\"Busy Here\"}", false);
+            List<Integer> usage = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                Thread.sleep(500);
+                Matcher u = Pattern.compile("(?m)^\\s*small\\b[^0-9\\n]*(\\d+)").matcher(console("rm:tenants"));
+                if (u.find()) {
+                    usage.add(Integer.parseInt(u.group(1)));
+                }
+            }
+            assertTrue(uac2.waitFor(60, TimeUnit.SECONDS));
+            String errs = "";
+            try (var files = Files.list(work2)) {
+                for (Path f : files.filter(x -> x.getFileName().toString().endsWith("_errors.log")).toList()) {
+                    errs += Files.readString(f, StandardCharsets.ISO_8859_1);
+                }
+            }
+            System.out.printf("config sync: tenant limit 200 -> 5 under 20 calls/s x 2 s: usage before %s, after %s%n",
+                    before.replaceAll("\\s+", " "), usage);
+            assertTrue("calls rejected at the new limit: " + tail(errs), errs.contains("486"));
+            // every unexpected message sipp saw answers an INVITE (the new limit); none ends a call in progress
+            Matcher unexpected = Pattern.compile("received '(SIP/2.0 \\d+)[^']*?CSeq:\\s*(\\d+ \\w+)").matcher(errs);
+            int atInvite = 0;
+            while (unexpected.find()) {
+                assertEquals("a call in progress was cut: " + unexpected.group(), "1 INVITE", unexpected.group(2));
+                atInvite++;
+            }
+            assertTrue(atInvite > 0);
+            assertTrue("usage settles at the new limit: " + usage, usage.get(usage.size() - 1) <= 5);
+
+            // the member openrm talks to is killed under load: it moves on, misses no change
+            String status = console("rm:config-status");
+            Matcher ep = Pattern.compile("endpoint\\s+http://127.0.0.1:(\\d+)").matcher(status);
+            assertTrue(status, ep.find());
+            int inUse = -1;
+            for (int i = 0; i < 3; i++) {
+                if (cutters.get(i).port == Integer.parseInt(ep.group(1))) {
+                    inUse = i;
+                }
+            }
+            etcd.kill(inUse);
+            long killed = System.currentTimeMillis();
+            etcd.awaitHealthy(30_000); // a put made during the election may hang until etcdctl's timeout
+            t = putAndAwait(etcd, "resource/b", "{\"lrg\":\"default\",\"uri\":\"sip:127.0.0.1:" + mcpB + "\",\"capacity\":500}", false);
+            System.out.printf("config sync: member %d killed; the next change in force %d ms after its put (%d ms after the kill)%n",
+                    inUse, t[1], System.currentTimeMillis() - killed);
+            status = console("rm:config-status");
+            assertFalse(status, status.contains("127.0.0.1:" + cutters.get(inUse).port + "/"));
+            etcd.start(inUse);
+            etcd.awaitHealthy(inUse, 30_000);
+
+            // the whole etcd cluster stopped for 30 s: calls keep flowing; it comes back and changes apply
+            for (int i = 0; i < 3; i++) {
+                etcd.kill(i);
+            }
+            Thread.sleep(30_000);
+            for (int i = 0; i < 3; i++) {
+                etcd.start(i);
+            }
+            for (int i = 0; i < 3; i++) {
+                etcd.awaitHealthy(i, 30_000);
+            }
+            t = putAndAwait(etcd, "profile/promo", "{\"tenant\":\"small\",\"url\":\"http://apps/promo2.vxml\",\"dids\":\"5550000\"}", false);
+            System.out.printf("config sync: etcd back after 30 s away; a change in force %d ms after its put%n", t[1]);
+
+            // openrm cut off while etcd changes and compacts: it re-reads everything when it is back
+            cutters.forEach(c -> {
+                try {
+                    c.cut();
+                } catch (IOException e) {
+                    throw new AssertionError(e);
+                }
+            });
+            Thread.sleep(1000);
+            put(etcd, "tenant/small", "{\"limit\":7}");
+            long rev = del(etcd, "routing");
+            rev = put(etcd, "resource/c", "{\"lrg\":\"default\",\"uri\":\"sip:127.0.0.1:" + mcpB + "0\",\"enabled\":false}");
+            etcd.ctl("compact", Long.toString(rev));
+            int from = log().length();
+            for (Cutter c : cutters) {
+                c.restore();
+            }
+            awaitLog(from, "was compacted on the config server", 15_000);
+            awaitLog(from, "Config sync: model of revision " + rev + " in force \\(read of", 15_000);
+            String tenants = console("rm:tenants");
+            Matcher small = Pattern.compile("(?m)^\\s*small\\b[^0-9\\n]*(\\d+)\\D+(\\d+)").matcher(tenants);
+            assertTrue("the change made while cut off: " + tenants, small.find() && small.group(2).equals("7"));
+
+            // the steady load saw none of it
+            uac.destroy(); // SIGTERM: sipp stops and writes its counts
+            uac.waitFor(30, TimeUnit.SECONDS);
+            long[] counts = sippCounts(work);
+            System.out.printf("config sync: steady load of 40 calls/s: %d calls succeeded, %d failed%n", counts[0], counts[1]);
+            assertTrue(counts[0] > 2000);
+            assertEquals("calls of the steady load that failed", 0, counts[1]);
+
+            // a node that dies: its entry goes with its lease; started again with etcd away, it serves the cached model
+            List<ProcessHandle> jvms = new ArrayList<>(karaf.descendants().filter(h -> h.info().command().orElse("").endsWith("java")).toList());
+            if (karaf.info().command().orElse("").endsWith("java")) {
+                jvms.add(karaf.toHandle());
+            }
+            new ProcessBuilder("kill", "-9", Long.toString(jvms.get(0).pid())).inheritIO().start().waitFor();
+            long died = System.currentTimeMillis();
+            while (!etcd.ctl("get", PREFIX + "nodes/it-node").isBlank() && System.currentTimeMillis() - died < 15_000) {
+                Thread.sleep(200);
+            }
+            long gone = System.currentTimeMillis() - died;
+            System.out.printf("config sync: node entry gone %d ms after the node died (lease TTL 3 s)%n", gone);
+            assertTrue("node entry still there " + gone + " ms after the kill", gone < 10_000);
+            karaf.waitFor(10, TimeUnit.SECONDS);
+            for (Cutter c : cutters) {
+                c.cut();
+            }
+            from = log().length();
+            start(base, env, base.resolve("bin/karaf").toString(), "server");
+            ApplianceBillingIT.awaitSip(sip, 90_000);
+            awaitLog(from, "starting from the last good model cached at", 30_000);
+            route = console("rm:route 5551234");
+            assertTrue("routes by the cached model: " + route, route.contains("welcome"));
+            String all = log();
+            assertFalse("config sync failed: " + tail(all), all.contains("Config sync failed"));
+        } finally {
+            for (Cutter c : cutters) {
+                c.close();
+            }
+            for (Process p : started) {
+                p.descendants().forEach(ProcessHandle::destroyForcibly);
+                p.destroyForcibly();
+                p.waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+}
