@@ -128,9 +128,9 @@ public class ConfigSyncIT {
         }
     }
 
-    @Test
-    public void theModelFollowsAThreeMemberEtcdUnderLoad() throws Exception {
-        base = Path.of("target", "configsync-it").toAbsolutePath();
+    /** The distribution unpacked into target/{@code name}. */
+    private void unpack(String name) throws Exception {
+        base = Path.of("target", name).toAbsolutePath();
         if (Files.exists(base)) {
             try (var w = Files.walk(base)) {
                 w.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
@@ -140,9 +140,168 @@ public class ConfigSyncIT {
         Process untar = new ProcessBuilder("tar", "xzf", System.getProperty("openrm.distribution"), "-C", base.toString(),
                 "--strip-components=1").inheritIO().start();
         assertTrue(untar.waitFor(60, TimeUnit.SECONDS) && untar.exitValue() == 0);
+        ssh = DistributionIT.freePort();
+    }
+
+    /**
+     * Every port of the appliance free-chosen, the etc/ media server one nobody runs, config sync on {@code endpoints}
+     * under {@link #PREFIX}; the configsync configuration file.
+     */
+    private Path configure(int sip, String endpoints) throws Exception {
+        Path etc = base.resolve("etc");
+        ApplianceBillingIT.set(etc.resolve("org.openrm.sip.cfg"), "listen.port", Integer.toString(sip));
+        ApplianceBillingIT.set(etc.resolve("org.openrm.resource-mcp1.cfg"), "uri", "sip:127.0.0.1:" + DistributionIT.freePort());
+        ApplianceBillingIT.set(etc.resolve("org.apache.karaf.shell.cfg"), "sshPort", Integer.toString(ssh));
+        ApplianceBillingIT.set(etc.resolve("org.openrm.billing.cfg"), "broker.url", "tcp://127.0.0.1:" + DistributionIT.freePort());
+        ApplianceBillingIT.set(etc.resolve("org.openrm.ops.cfg"), "health.port", Integer.toString(DistributionIT.freePort()));
+        ApplianceBillingIT.set(etc.resolve("org.openrm.ops.cfg"), "metrics.port", Integer.toString(DistributionIT.freePort()));
+        ApplianceBillingIT.set(etc.resolve("org.openrm.snmp.cfg"), "master", "tcp:127.0.0.1:" + DistributionIT.freePort());
+        Path sync = etc.resolve("org.openrm.configsync.cfg");
+        ApplianceBillingIT.set(sync, "endpoints", endpoints);
+        ApplianceBillingIT.set(sync, "prefix", PREFIX);
+        ApplianceBillingIT.set(sync, "node.id", "it-node");
+        ApplianceBillingIT.set(sync, "backoff.max.ms", "1000");
+        ApplianceBillingIT.set(sync, "timeout.ms", "1000");
+        Files.writeString(etc.resolve("users.properties"), "it = it-secret,_g_:admingroup\n"
+                + "_g_\\:admingroup = group,admin,manager,viewer,systembundles,ssh\n");
+        return sync;
+    }
+
+    private void stopAll() throws InterruptedException {
+        for (Process p : started) {
+            p.descendants().forEach(ProcessHandle::destroyForcibly);
+            p.destroyForcibly();
+            p.waitFor(10, TimeUnit.SECONDS);
+        }
+        started.clear();
+    }
+
+    /** etcd's JSON gateway, for what etcdctl would do one process per key: a token and transactions of 128 puts. */
+    private static final class Gateway {
+        private final java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+        private final String endpoint;
+        private String token = "";
+
+        Gateway(String endpoint, String user, String password) throws Exception {
+            this.endpoint = endpoint;
+            if (user != null) {
+                token = JSON.readTree(post("/v3/auth/authenticate", JSON.createObjectNode().put("name", user)
+                        .put("password", password).toString())).path("token").asText();
+            }
+        }
+
+        String post(String path, String body) throws Exception {
+            var req = java.net.http.HttpRequest.newBuilder(java.net.URI.create(endpoint + path))
+                    .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body));
+            if (!token.isEmpty()) {
+                req.header("Authorization", token);
+            }
+            var resp = http.send(req.build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(resp.body(), 200, resp.statusCode());
+            return resp.body();
+        }
+
+        private static String b64(String s) {
+            return java.util.Base64.getEncoder().encodeToString(s.getBytes(StandardCharsets.UTF_8));
+        }
+
+        /** Puts every key in transactions of 128; the revision of the last. */
+        long putAll(Map<String, String> kv) throws Exception {
+            long rev = 0;
+            List<Map.Entry<String, String>> all = new ArrayList<>(kv.entrySet());
+            for (int i = 0; i < all.size(); i += 128) {
+                var txn = JSON.createObjectNode();
+                var ops = txn.putArray("success");
+                for (Map.Entry<String, String> e : all.subList(i, Math.min(all.size(), i + 128))) {
+                    ops.addObject().putObject("request_put").put("key", b64(PREFIX + e.getKey())).put("value", b64(e.getValue()));
+                }
+                rev = JSON.readTree(post("/v3/kv/txn", txn.toString())).path("header").path("revision").asLong();
+            }
+            return rev;
+        }
+    }
+
+    /**
+     * etcd with authentication: a wrong password is one clear error and no password reaches the log; with the right
+     * one, a model of 10,000 resources, 1,000 tenants and 1,000 profiles loads and validates, and a change to it is in
+     * force soon after its put. Prints the figures for bench/README.md.
+     */
+    @Test
+    public void aLargeModelFromAnEtcdWithAuthentication() throws Exception {
+        unpack("configsync-scale-it");
+        int sip = DistributionIT.freePort();
+        try (EtcdCluster etcd = new EtcdCluster(1)) {
+            etcd.ctl("user", "add", "root", "--new-user-password=Root-pw-71");
+            etcd.ctl("role", "add", "root");
+            etcd.ctl("user", "grant-role", "root", "root");
+            etcd.ctl("user", "add", "openrm", "--new-user-password=Right-pw-42");
+            etcd.ctl("role", "add", "openrm");
+            etcd.ctl("role", "grant-permission", "openrm", "--prefix=true", "readwrite", PREFIX);
+            etcd.ctl("user", "grant-role", "openrm", "openrm");
+            etcd.ctl("auth", "enable");
+            Gateway gw = new Gateway(etcd.endpoint(0), "root", "Root-pw-71");
+            Map<String, String> model = new java.util.LinkedHashMap<>();
+            for (int g = 0; g < 10; g++) {
+                model.put("lrg/g" + g, "{\"scheme\":\"least-used\",\"monitor\":\"none\"}");
+            }
+            for (int i = 0; i < 10_000; i++) {
+                model.put("resource/r" + i, "{\"lrg\":\"g" + (i % 10) + "\",\"uri\":\"sip:127.0.0.1:" + (30_000 + i)
+                        + "\",\"capacity\":120}");
+            }
+            for (int i = 0; i < 1_000; i++) {
+                model.put("tenant/t" + i, i < 10 ? "{\"limit\":1000}" : "{\"parent\":\"t" + (i % 10) + "\",\"limit\":50}");
+                model.put("profile/p" + i, "{\"tenant\":\"t" + i + "\",\"url\":\"http://apps/p" + i + ".vxml\",\"dids\":\""
+                        + (5_000_000 + i) + "\"}");
+            }
+            gw.putAll(model);
+
+            Path sync = configure(sip, etcd.endpoint(0));
+            ApplianceBillingIT.set(sync, "username", "openrm");
+            ApplianceBillingIT.set(sync, "password", "Wrong-pw-13");
+            Map<String, String> env = Map.of("OPENRM_JAVA_OPTS", "-Xms1g -Xmx1g -XX:+UseParallelGC");
+            start(base, env, base.resolve("bin/karaf").toString(), "server");
+            ApplianceBillingIT.awaitSip(sip, 90_000);
+            Matcher refused = awaitLog(0, "(?m)^.*Config sync: the config server refused openrm: .*$", 30_000);
+            assertTrue(refused.group(), refused.group().contains("authentication failed"));
+            String status = console("rm:config-status");
+            assertTrue(status, status.contains("authentication failed"));
+
+            int from = log().length();
+            long t0 = System.currentTimeMillis();
+            ApplianceBillingIT.set(sync, "password", "Right-pw-42"); // file install hands it to config sync
+            Matcher loaded = awaitLog(from, "(?m)^.*Config sync: model of revision \\d+ in force \\(read of (\\d+) keys: "
+                    + "\\d+ configurations, \\d+ written, \\d+ deleted, (\\d+) ms\\).*$", 300_000);
+            Matcher built = awaitLog(loaded.start(), "(?m)^.*Routing model applied: \\d+ resource groups, 10000 resources, 1000 tenants, 1000 IVR profiles.*$", 120_000);
+            long total = logTime(built.group()) - t0;
+            // the model, and the default group the config handler adds when the prefix has none
+            assertTrue(loaded.group(1), Integer.parseInt(loaded.group(1)) >= model.size());
+
+            // a change to the large model: put to in force
+            int before = log().length();
+            long p0 = System.currentTimeMillis();
+            long rev = JSON.readTree(gw.post("/v3/kv/put", JSON.createObjectNode().put("key", Gateway.b64(PREFIX + "tenant/t500"))
+                    .put("value", Gateway.b64("{\"parent\":\"t0\",\"limit\":7}")).toString())).path("header").path("revision").asLong();
+            Matcher changed = awaitLog(before, "(?m)^.*Config sync: model of revision " + rev + " in force.*$", 30_000);
+            Matcher rebuilt = awaitLog(before, "(?m)^.*Routing model applied: \\d+ resource groups, 10000 resources.*$", 30_000);
+            long change = Math.max(logTime(changed.group()), logTime(rebuilt.group())) - p0;
+            System.out.printf("config sync scale: %s keys (10,000 resources, 1,000 tenants, 1,000 profiles) read, validated and "
+                    + "written in %s ms; password fixed to routing model built %d ms; one tenant put to in force %d ms%n",
+                    loaded.group(1), loaded.group(2), total, change);
+            String tenants = console("rm:tenants t500");
+            assertTrue(tenants, Pattern.compile("(?m)^\\s*t500\\b[^0-9\\n]*t0\\D+\\d+\\D+7\\b").matcher(tenants).find());
+            String all = log();
+            assertFalse("a password in the log", all.contains("Wrong-pw-13") || all.contains("Right-pw-42"));
+            assertFalse("a password on the console", console("rm:config-status").contains("Right-pw-42"));
+        } finally {
+            stopAll();
+        }
+    }
+
+    @Test
+    public void theModelFollowsAThreeMemberEtcdUnderLoad() throws Exception {
+        unpack("configsync-it");
         int sip = DistributionIT.freePort(), mcpA = DistributionIT.freePort(), mcpB = DistributionIT.freePort();
         int uacPort = DistributionIT.freePort(), uac2Port = DistributionIT.freePort();
-        ssh = DistributionIT.freePort();
         Path sippDir = Path.of(System.getProperty("openrm.sipp.dir"));
         List<Cutter> cutters = new ArrayList<>();
         try (EtcdCluster etcd = new EtcdCluster(3)) {
@@ -162,23 +321,8 @@ public class ConfigSyncIT {
             put(etcd, "profile/promo", "{\"tenant\":\"small\",\"url\":\"http://apps/promo.vxml\",\"dids\":\"5550000\"}");
             put(etcd, "routing", "{\"retry.after.s\":2}");
 
-            Path etc = base.resolve("etc");
-            ApplianceBillingIT.set(etc.resolve("org.openrm.sip.cfg"), "listen.port", Integer.toString(sip));
-            ApplianceBillingIT.set(etc.resolve("org.openrm.resource-mcp1.cfg"), "uri", "sip:127.0.0.1:" + DistributionIT.freePort());
-            ApplianceBillingIT.set(etc.resolve("org.apache.karaf.shell.cfg"), "sshPort", Integer.toString(ssh));
-            ApplianceBillingIT.set(etc.resolve("org.openrm.billing.cfg"), "broker.url", "tcp://127.0.0.1:" + DistributionIT.freePort());
-            ApplianceBillingIT.set(etc.resolve("org.openrm.ops.cfg"), "health.port", Integer.toString(DistributionIT.freePort()));
-            ApplianceBillingIT.set(etc.resolve("org.openrm.ops.cfg"), "metrics.port", Integer.toString(DistributionIT.freePort()));
-            ApplianceBillingIT.set(etc.resolve("org.openrm.snmp.cfg"), "master", "tcp:127.0.0.1:" + DistributionIT.freePort());
-            Path sync = etc.resolve("org.openrm.configsync.cfg");
-            ApplianceBillingIT.set(sync, "endpoints", String.join(",", eps));
-            ApplianceBillingIT.set(sync, "prefix", PREFIX);
-            ApplianceBillingIT.set(sync, "node.id", "it-node");
+            Path sync = configure(sip, String.join(",", eps));
             ApplianceBillingIT.set(sync, "lease.ttl.s", "3");
-            ApplianceBillingIT.set(sync, "backoff.max.ms", "1000");
-            ApplianceBillingIT.set(sync, "timeout.ms", "1000");
-            Files.writeString(etc.resolve("users.properties"), "it = it-secret,_g_:admingroup\n"
-                    + "_g_\\:admingroup = group,admin,manager,viewer,systembundles,ssh\n");
             Map<String, String> env = Map.of("OPENRM_JAVA_OPTS", "-Xms512m -Xmx512m -XX:+UseParallelGC");
 
             Path uasA = Files.createTempDirectory("openrm-it-uas-a"), uasB = Files.createTempDirectory("openrm-it-uas-b");
@@ -379,11 +523,7 @@ public class ConfigSyncIT {
             for (Cutter c : cutters) {
                 c.close();
             }
-            for (Process p : started) {
-                p.descendants().forEach(ProcessHandle::destroyForcibly);
-                p.destroyForcibly();
-                p.waitFor(10, TimeUnit.SECONDS);
-            }
+            stopAll();
         }
     }
 }

@@ -1,89 +1,116 @@
 package org.openrm.billing.internal;
 
+import java.io.IOException;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import org.openrm.api.EndReason;
 import org.openrm.api.Selection;
 import org.openrm.api.Session;
 
-/** The JSON of billing records (schema in the README), written by hand: no library on the call path. */
+/**
+ * The JSON of billing records (schema in the README), written and read with Jackson's streaming API (jackson-core:
+ * no object mapping on the call path).
+ */
 final class Json {
     static final int SCHEMA = 1;
+    private static final JsonFactory FACTORY = new JsonFactory();
 
     private Json() { }
 
+    @FunctionalInterface
+    private interface Body {
+        void write(JsonGenerator g) throws IOException;
+    }
+
+    private static String object(Body body) {
+        StringWriter w = new StringWriter(768);
+        try (JsonGenerator g = FACTORY.createGenerator(w)) {
+            g.writeStartObject();
+            body.write(g);
+            g.writeEndObject();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // a StringWriter does not fail
+        }
+        return w.toString();
+    }
+
     /** The CDR of one session. */
     static String cdr(Session s, EndReason reason, int code, long endedAt, int nodeId, long seq) {
-        StringBuilder b = new StringBuilder(768);
-        b.append("{\"schema\":").append(SCHEMA).append(",\"type\":\"cdr\"");
-        str(b, "sessionId", s.id());
-        b.append(",\"seq\":").append(seq);
-        b.append(",\"nodeId\":").append(nodeId);
-        str(b, "callId", s.callId());
-        str(b, "from", s.from());
-        str(b, "to", s.to());
-        str(b, "dnis", s.dialled());
-        str(b, "ani", user(s.from()));
-        Selection sel = s.selection();
-        str(b, "tenant", sel == null ? null : sel.tenant());
-        b.append(",\"tenants\":[");
-        if (sel != null) {
-            List<String> t = sel.tenants();
-            for (int i = 0; i < t.size(); i++) {
-                if (i > 0) {
-                    b.append(',');
+        return object(g -> {
+            g.writeNumberField("schema", SCHEMA);
+            g.writeStringField("type", "cdr");
+            g.writeStringField("sessionId", s.id());
+            g.writeNumberField("seq", seq);
+            g.writeNumberField("nodeId", nodeId);
+            g.writeStringField("callId", s.callId());
+            g.writeStringField("from", s.from());
+            g.writeStringField("to", s.to());
+            g.writeStringField("dnis", s.dialled());
+            g.writeStringField("ani", user(s.from()));
+            Selection sel = s.selection();
+            g.writeStringField("tenant", sel == null ? null : sel.tenant());
+            g.writeArrayFieldStart("tenants");
+            if (sel != null) {
+                List<String> t = sel.tenants();
+                for (int i = 0; i < t.size(); i++) {
+                    g.writeStartObject();
+                    g.writeStringField("name", t.get(i));
+                    g.writeNumberField("usage", sel.usage().get(i));
+                    g.writeNumberField("burstLevel", sel.burstLevels().get(i));
+                    g.writeEndObject();
                 }
-                b.append('{');
-                b.append("\"name\":");
-                quote(b, t.get(i));
-                b.append(",\"usage\":").append(sel.usage().get(i));
-                b.append(",\"burstLevel\":").append(sel.burstLevels().get(i));
-                b.append('}');
             }
-        }
-        b.append(']');
-        str(b, "profile", sel == null ? null : sel.profile());
-        str(b, "service", sel == null ? null : sel.service());
-        str(b, "resourceGroup", s.group());
-        str(b, "resource", s.lastResource());
-        b.append(",\"attempts\":").append(s.attempts());
-        b.append(",\"receivedAt\":").append(s.receivedAt());
-        b.append(",\"answeredAt\":").append(s.answeredAt() == 0 ? "null" : Long.toString(s.answeredAt()));
-        b.append(",\"endedAt\":").append(endedAt);
-        b.append(",\"durationMs\":").append(s.answered() ? Math.max(0, endedAt - s.answeredAt()) : 0);
-        str(b, "endReason", reason.name().toLowerCase(Locale.ROOT).replace('_', '-'));
-        b.append(",\"finalCode\":").append(code);
-        b.append('}');
-        return b.toString();
+            g.writeEndArray();
+            g.writeStringField("profile", sel == null ? null : sel.profile());
+            g.writeStringField("service", sel == null ? null : sel.service());
+            g.writeStringField("resourceGroup", s.group());
+            g.writeStringField("resource", s.lastResource());
+            g.writeNumberField("attempts", s.attempts());
+            g.writeNumberField("receivedAt", s.receivedAt());
+            if (s.answeredAt() == 0) {
+                g.writeNullField("answeredAt");
+            } else {
+                g.writeNumberField("answeredAt", s.answeredAt());
+            }
+            g.writeNumberField("endedAt", endedAt);
+            g.writeNumberField("durationMs", s.answered() ? Math.max(0, endedAt - s.answeredAt()) : 0);
+            g.writeStringField("endReason", reason.name().toLowerCase(Locale.ROOT).replace('_', '-'));
+            g.writeNumberField("finalCode", code);
+        });
     }
 
     /** Operational statistics of one interval: per tenant and per profile, arrivals and peak concurrent calls. */
     static String stats(int nodeId, long seq, long from, long to, Map<String, long[]> tenants, Map<String, long[]> profiles) {
-        StringBuilder b = new StringBuilder(256);
-        b.append("{\"schema\":").append(SCHEMA).append(",\"type\":\"stats\"");
-        b.append(",\"seq\":").append(seq);
-        b.append(",\"nodeId\":").append(nodeId);
-        b.append(",\"intervalStart\":").append(from).append(",\"intervalEnd\":").append(to);
-        counters(b, "tenants", tenants);
-        counters(b, "profiles", profiles);
-        b.append('}');
-        return b.toString();
+        return object(g -> {
+            g.writeNumberField("schema", SCHEMA);
+            g.writeStringField("type", "stats");
+            g.writeNumberField("seq", seq);
+            g.writeNumberField("nodeId", nodeId);
+            g.writeNumberField("intervalStart", from);
+            g.writeNumberField("intervalEnd", to);
+            counters(g, "tenants", tenants);
+            counters(g, "profiles", profiles);
+        });
     }
 
-    private static void counters(StringBuilder b, String name, Map<String, long[]> m) {
-        b.append(",\"").append(name).append("\":{");
-        boolean first = true;
-        for (Map.Entry<String, long[]> e : new java.util.TreeMap<>(m).entrySet()) {
-            if (!first) {
-                b.append(',');
-            }
-            first = false;
-            quote(b, e.getKey());
-            b.append(":{\"arrivals\":").append(e.getValue()[0]).append(",\"peakConcurrent\":").append(e.getValue()[1]).append('}');
+    private static void counters(JsonGenerator g, String name, Map<String, long[]> m) throws IOException {
+        g.writeObjectFieldStart(name);
+        for (Map.Entry<String, long[]> e : new TreeMap<>(m).entrySet()) {
+            g.writeObjectFieldStart(e.getKey());
+            g.writeNumberField("arrivals", e.getValue()[0]);
+            g.writeNumberField("peakConcurrent", e.getValue()[1]);
+            g.writeEndObject();
         }
-        b.append('}');
+        g.writeEndObject();
     }
 
     /** The user part of a SIP URI in a From/To value ({@code "A" <sip:5551234@host>;tag=x} gives 5551234). */
@@ -111,46 +138,23 @@ final class Json {
         return tel || hasUser ? nameAddr.substring(start, end) : null;
     }
 
-    private static void str(StringBuilder b, String key, String value) {
-        b.append(",\"").append(key).append("\":");
-        if (value == null) {
-            b.append("null");
-        } else {
-            quote(b, value);
-        }
-    }
-
-    static void quote(StringBuilder b, String s) {
-        b.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"' -> b.append("\\\"");
-                case '\\' -> b.append("\\\\");
-                case '\n' -> b.append("\\n");
-                case '\r' -> b.append("\\r");
-                case '\t' -> b.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        b.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        b.append(c);
-                    }
-                }
-            }
-        }
-        b.append('"');
-    }
-
-    /** The value of string field {@code key} in a record written by this class, or null. */
+    /** The top-level string field {@code key} of a record, or null (absent, null, or not JSON). */
     static String field(String json, String key) {
-        String k = "\"" + key + "\":\"";
-        int i = json.indexOf(k);
-        if (i < 0) {
+        try (JsonParser p = FACTORY.createParser(json)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                return null;
+            }
+            for (JsonToken t = p.nextToken(); t == JsonToken.FIELD_NAME; t = p.nextToken()) {
+                String name = p.currentName();
+                JsonToken v = p.nextToken();
+                if (name.equals(key)) {
+                    return v == JsonToken.VALUE_STRING ? p.getText() : null;
+                }
+                p.skipChildren();
+            }
+        } catch (IOException e) {
             return null;
         }
-        int start = i + k.length();
-        int end = json.indexOf('"', start);
-        return end < 0 ? null : json.substring(start, end);
+        return null;
     }
 }

@@ -10,21 +10,38 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.openrm.sip.internal.Sipp;
 
 /** Real sipp calls, a real ActiveMQ broker with a persistent store, and billing in between. */
 class BillingEndToEndTest {
 
-    static long num(String json, String key) {
-        Matcher m = Pattern.compile("\"" + key + "\":(-?\\d+)").matcher(json);
-        if (!m.find()) {
-            throw new AssertionError(key + " not in " + json);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** A record as the broker received it, read by a real JSON parser (not the one billing writes with). */
+    static JsonNode parse(String json) {
+        try {
+            return JSON.readTree(json);
+        } catch (java.io.IOException e) {
+            throw new AssertionError("not JSON: " + json, e);
         }
-        return Long.parseLong(m.group(1));
+    }
+
+    static long num(String json, String key) {
+        JsonNode n = parse(json).get(key);
+        if (n == null || !n.isIntegralNumber()) {
+            throw new AssertionError(key + " is not a number in " + json);
+        }
+        return n.asLong();
+    }
+
+    /** A string field; null when the field is null or absent. */
+    static String text(String json, String key) {
+        JsonNode n = parse(json).get(key);
+        return n == null || n.isNull() ? null : n.asText();
     }
 
     /** CDRs by session id, first copy kept; fails if the first copies are not in increasing seq order. */
@@ -32,7 +49,7 @@ class BillingEndToEndTest {
         Map<String, String> out = new LinkedHashMap<>();
         long last = -1;
         for (String c : cdrs) {
-            String id = Json.field(c, "sessionId");
+            String id = text(c, "sessionId");
             if (out.putIfAbsent(id, c) == null) {
                 long seq = num(c, "seq");
                 assertTrue(seq > last, "order kept: seq " + seq + " after " + last);
@@ -70,18 +87,18 @@ class BillingEndToEndTest {
             for (String cdr : cdrs) {
                 assertEquals(1, num(cdr, "schema"));
                 assertEquals(7, num(cdr, "nodeId"));
-                assertTrue(callIds.add(Json.field(cdr, "callId")), "one CDR per Call-ID");
-                assertEquals("5551234", Json.field(cdr, "dnis"));
-                assertEquals("sipp", Json.field(cdr, "ani"));
-                assertEquals("acme-sales", Json.field(cdr, "tenant"));
+                assertTrue(callIds.add(text(cdr, "callId")), "one CDR per Call-ID");
+                assertEquals("5551234", text(cdr, "dnis"));
+                assertEquals("sipp", text(cdr, "ani"));
+                assertEquals("acme-sales", text(cdr, "tenant"));
                 assertTrue(cdr.contains("\"tenants\":[{\"name\":\"acme-sales\",\"usage\":"), cdr);
                 assertTrue(cdr.contains("{\"name\":\"acme\",\"usage\":"), cdr);
                 assertTrue(cdr.contains("\"burstLevel\":1"), cdr);
-                assertEquals("welcome", Json.field(cdr, "profile"));
-                assertEquals("voicexml", Json.field(cdr, "service"));
-                assertEquals("default", Json.field(cdr, "resourceGroup"));
-                perResource.merge(Json.field(cdr, "resource"), 1, Integer::sum);
-                assertEquals("caller-bye", Json.field(cdr, "endReason"));
+                assertEquals("welcome", text(cdr, "profile"));
+                assertEquals("voicexml", text(cdr, "service"));
+                assertEquals("default", text(cdr, "resourceGroup"));
+                perResource.merge(text(cdr, "resource"), 1, Integer::sum);
+                assertEquals("caller-bye", text(cdr, "endReason"));
                 assertEquals(200, num(cdr, "finalCode"));
                 assertEquals(1, num(cdr, "attempts"));
                 long received = num(cdr, "receivedAt"), answered = num(cdr, "answeredAt"), ended = num(cdr, "endedAt");
@@ -121,28 +138,30 @@ class BillingEndToEndTest {
                 assertEquals(0, calls.await(60), calls.errors());
             }
             List<String> all = broker.drain("openrm.cdr", 53, 20_000);
-            List<String> rejected = all.stream().filter(x -> "rejected".equals(Json.field(x, "endReason"))
-                    && "999".equals(Json.field(x, "dnis"))).toList();
+            List<String> rejected = all.stream().filter(x -> "rejected".equals(text(x, "endReason"))
+                    && "999".equals(text(x, "dnis"))).toList();
             assertEquals(20, rejected.size(), all.toString());
             assertEquals(404, num(rejected.get(0), "finalCode"));
-            assertEquals(null, Json.field(rejected.get(0), "tenant"), "a call mapped to no profile names none");
-            List<String> atLimit = all.stream().filter(x -> "rejected".equals(Json.field(x, "endReason"))
-                    && "5550000".equals(Json.field(x, "dnis"))).toList();
+            assertEquals(null, text(rejected.get(0), "tenant"), "a call mapped to no profile names none");
+            List<String> atLimit = all.stream().filter(x -> "rejected".equals(text(x, "endReason"))
+                    && "5550000".equals(text(x, "dnis"))).toList();
             assertEquals(2, atLimit.size(), all.toString());
             assertEquals(503, num(atLimit.get(0), "finalCode"));
-            assertEquals("small", Json.field(atLimit.get(0), "tenant"), atLimit.get(0));
-            assertEquals("tiny", Json.field(atLimit.get(0), "profile"), atLimit.get(0));
-            assertTrue(atLimit.get(0).contains("\"tenants\":[{\"name\":\"small\",\"usage\":1,"), atLimit.get(0));
+            assertEquals("small", text(atLimit.get(0), "tenant"), atLimit.get(0));
+            assertEquals("tiny", text(atLimit.get(0), "profile"), atLimit.get(0));
+            JsonNode tenants = parse(atLimit.get(0)).path("tenants");
+            assertEquals("small", tenants.path(0).path("name").asText(), atLimit.get(0));
+            assertEquals(1, tenants.path(0).path("usage").asInt(), atLimit.get(0));
             // statistics every 2 s: the 30 calls arrived, up to 30 at once
             Thread.sleep(2500);
             List<String> stats = broker.drain("openrm.stats", 100, 3000);
             assertTrue(!stats.isEmpty());
             long arrivals = 0, peak = 0;
             for (String s : stats) {
-                Matcher m = Pattern.compile("\"welcome\":\\{\"arrivals\":(\\d+),\"peakConcurrent\":(\\d+)").matcher(s);
-                if (m.find()) {
-                    arrivals += Long.parseLong(m.group(1));
-                    peak = Math.max(peak, Long.parseLong(m.group(2)));
+                JsonNode w = parse(s).path("profiles").path("welcome");
+                if (!w.isMissingNode()) {
+                    arrivals += w.path("arrivals").asLong();
+                    peak = Math.max(peak, w.path("peakConcurrent").asLong());
                 }
             }
             System.out.printf("statistics: %d records, welcome arrivals %d, peak %d%n", stats.size(), arrivals, peak);
