@@ -138,4 +138,61 @@ class EtcdTest {
         assertEquals(URI.create(etcd.endpoint(0) + "/"), c.endpoint());
         assertEquals(1, c.range("/openrm/failover/").kvs().size());
     }
+
+    private static void run(java.nio.file.Path dir, String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS) && p.exitValue() == 0, String.join(" ", cmd) + ": " + out);
+    }
+
+    @Test
+    void mutualTlsWithPemFiles() throws Exception {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("openrm-etcd-tls");
+        run(dir, "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+                "-subj", "/CN=openrm-test-ca");
+        // etcd's JSON gateway dials its own gRPC server with the server certificate: it needs clientAuth too
+        java.nio.file.Files.writeString(dir.resolve("server.ext"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
+        java.nio.file.Files.writeString(dir.resolve("client.ext"), "extendedKeyUsage=clientAuth\n");
+        for (String who : List.of("server", "client")) {
+            run(dir, "openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", who + ".key", "-out", who + ".csr", "-subj",
+                    "/CN=" + (who.equals("server") ? "127.0.0.1" : "openrm"));
+            run(dir, "openssl", "x509", "-req", "-in", who + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                    "-out", who + ".pem", "-days", "1", "-extfile", who + ".ext");
+        }
+        int client = EtcdCluster.freePort(), peer = EtcdCluster.freePort();
+        Process etcdTls = new ProcessBuilder("etcd", "--name", "tls", "--data-dir", dir.resolve("data").toString(),
+                "--listen-client-urls", "https://127.0.0.1:" + client, "--advertise-client-urls", "https://127.0.0.1:" + client,
+                "--listen-peer-urls", "http://127.0.0.1:" + peer, "--initial-advertise-peer-urls", "http://127.0.0.1:" + peer,
+                "--initial-cluster", "tls=http://127.0.0.1:" + peer, "--cert-file", dir.resolve("server.pem").toString(),
+                "--key-file", dir.resolve("server.key").toString(), "--trusted-ca-file", dir.resolve("ca.pem").toString(),
+                "--client-cert-auth").redirectErrorStream(true).redirectOutput(dir.resolve("etcd.log").toFile()).start();
+        try {
+            URI ep = URI.create("https://127.0.0.1:" + client + "/");
+            Etcd tls = new Etcd(List.of(ep), null, null, Tls.context(dir.resolve("ca.pem").toString(),
+                    dir.resolve("client.pem").toString(), dir.resolve("client.key").toString()), Duration.ofSeconds(3));
+            long end = System.currentTimeMillis() + 30_000;
+            Etcd.Range r = null;
+            java.io.IOException last = null;
+            while (r == null && System.currentTimeMillis() < end) {
+                try {
+                    tls.put("/openrm/tls/lrg/default", "{}", 0);
+                    r = tls.range("/openrm/tls/");
+                } catch (java.io.IOException e) {
+                    last = e;
+                    Thread.sleep(200);
+                }
+            }
+            assertNotNull(r, "no TLS answer from etcd: " + last);
+            assertEquals(1, r.kvs().size());
+            // without the client certificate etcd refuses the handshake
+            Etcd noCert = new Etcd(List.of(ep), null, null, Tls.context(dir.resolve("ca.pem").toString(), "", ""), Duration.ofSeconds(3));
+            assertThrows(java.io.IOException.class, () -> noCert.range("/openrm/tls/"));
+        } finally {
+            etcdTls.destroyForcibly();
+            etcdTls.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+            try (var w = java.nio.file.Files.walk(dir)) {
+                w.sorted(java.util.Comparator.reverseOrder()).map(java.nio.file.Path::toFile).forEach(java.io.File::delete);
+            }
+        }
+    }
 }

@@ -243,7 +243,8 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
             try {
                 boolean synced = false;
                 Configuration[] marker = configAdmin.listConfigurations("(service.pid=" + SYNC_MARKER_PID + ")");
-                if (marker != null && marker.length > 0 && marker[0].getProperties() != null) {
+                if (marker != null && marker.length == 1 && SYNC_MARKER_PID.equals(marker[0].getPid())
+                        && marker[0].getProperties() != null) {
                     Object state = marker[0].getProperties().get("state");
                     if ("applying".equals(state)) {
                         LOG.debug("Config sync is writing a change; the routing model is rebuilt once it is complete");
