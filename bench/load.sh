@@ -64,7 +64,7 @@ sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpa" -t "$transport" -nostdin -
 sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpb" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
 sleep 1
 
-printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %s\n' rate calls ok failed fail% p50ms p99ms cpu-us/call failing-seconds@last
+printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %-8s %s\n' rate calls ok failed fail% p50ms p99ms cpu-us/call rss-MB failing-seconds@last
 best=0
 for rate in "${rates[@]}"; do
   calls=$(( rate * step ))
@@ -84,7 +84,9 @@ for rate in "${rates[@]}"; do
   fsec=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++){if($i=="FailedCall(P)") f=i; if($i=="ElapsedTime(C)") t=i}; next} $f>0 {n++; split($t,a,":"); last=a[1]*3600+a[2]*60+a[3]} END{printf "%d@%ss", n, (n? last : "-")}' stat.csv)
   # CPU of the openrm JVM (user + system) over the step, per call placed
   cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v c="$calls" 'BEGIN{printf "%.0f", (b - a) * 1e6 / hz / (c > 0 ? c : 1)}')
-  printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %s\n' "$rate" "$calls" "$ok" "$failed" "$pct" "$p50" "$p99" "$cpu" "$fsec"
+  # resident memory of the openrm JVM at the end of the step (what the operator's monitoring sees)
+  rss=$(awk '/^VmRSS/{printf "%d", $2 / 1024}' "/proc/$jvm/status")
+  printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %-8s %s\n' "$rate" "$calls" "$ok" "$failed" "$pct" "$p50" "$p99" "$cpu" "$rss" "$fsec"
   if awk -v p="$pct" -v o="$ok" -v c="$calls" 'BEGIN{exit !(p < 0.1 && o + 0 >= c * 0.999)}'; then best=$rate; fi
   cd "$work"
   sleep 5

@@ -268,7 +268,10 @@ public class ConfigSyncIT {
 
             int from = log().length();
             long t0 = System.currentTimeMillis();
-            ApplianceBillingIT.set(sync, "password", "Right-pw-42"); // file install hands it to config sync
+            Path secret = base.resolve("etc/etcd.secret");
+            Files.writeString(secret, "Right-pw-42\n");
+            ApplianceBillingIT.set(sync, "password.file", secret.toString());
+            ApplianceBillingIT.set(sync, "password", ""); // file install hands the change to config sync
             Matcher loaded = awaitLog(from, "(?m)^.*Config sync: model of revision \\d+ in force \\(read of (\\d+) keys: "
                     + "\\d+ configurations, \\d+ written, \\d+ deleted, (\\d+) ms\\).*$", 300_000);
             Matcher built = awaitLog(loaded.start(), "(?m)^.*Routing model applied: \\d+ resource groups, 10000 resources, 1000 tenants, 1000 IVR profiles.*$", 120_000);
@@ -336,6 +339,10 @@ public class ConfigSyncIT {
             awaitLog(0, "Config sync: model of revision \\d+ in force \\(read of 8 keys", 30_000);
             String route = console("rm:route 5551234");
             assertTrue(route, route.contains("welcome") && (route.contains("Resource:    a") || route.contains("Resource:    b")));
+            String export = console("rm:config-export");
+            assertTrue(export, export.contains("etcdctl put '" + PREFIX + "resource/a' '{\"capacity\":500,\"lrg\":\"default\",\"uri\":\"sip:127.0.0.1:" + mcpA + "\"}'"));
+            assertTrue(export, export.contains("etcdctl put '" + PREFIX + "profile/welcome' '{\"dids\":\"5551234\","));
+            assertFalse("etc/ files are not the model while sync owns it: " + export, export.contains("mcp1"));
             String entry = etcd.ctl("get", PREFIX + "nodes/it-node", "--print-value-only");
             assertTrue("node entry: " + entry, entry.contains("\"sipPort\":\"" + sip + "\""));
             assertTrue(etcd.ctl("get", PREFIX + "lrg/default", "--print-value-only").contains("round-robin"));

@@ -71,6 +71,10 @@ public class ConfigSync implements ReadinessCondition {
         @AttributeDefinition(required = false, type = AttributeType.PASSWORD, description = "etcd password (never logged)")
         String password() default "";
 
+        @AttributeDefinition(required = false, description = "File holding the etcd password (instead of password, so that "
+                + "config:list never shows it); read at each start")
+        String password_file() default "";
+
         @AttributeDefinition(required = false, description = "PEM file of the CA that signed etcd's certificate (https endpoints)")
         String ca_file() default "";
 
@@ -142,7 +146,7 @@ public class ConfigSync implements ReadinessCondition {
             }
             return;
         }
-        etcd = new Etcd(eps, config.username(), config.password(),
+        etcd = new Etcd(eps, config.username(), password(config),
                 Tls.context(config.ca_file(), config.cert_file(), config.key_file()), Duration.ofMillis(config.timeout_ms()));
         status("state", "connecting");
         LOG.info("Config sync: following {} on {} as node {}{}", prefix, eps, nodeId,
@@ -172,6 +176,19 @@ public class ConfigSync implements ReadinessCondition {
         }
         if (node != null) {
             node.stop(true);
+        }
+    }
+
+    /** The password from {@code password.file} when set, else {@code password}. */
+    private static String password(Config config) throws IOException {
+        if (config.password_file().isBlank()) {
+            return config.password();
+        }
+        try {
+            return Files.readString(java.nio.file.Path.of(config.password_file().trim())).trim();
+        } catch (IOException e) {
+            throw new IOException("org.openrm.configsync: password.file " + config.password_file() + " cannot be read: "
+                    + e.getClass().getSimpleName());
         }
     }
 
