@@ -221,6 +221,55 @@ public class ConfigSyncIT {
         }
     }
 
+    /** Two appliances started at once against an empty prefix: one default group, two node entries; one killed. */
+    @Test
+    public void twoNodesStartingAtOnceOnAnEmptyPrefix() throws Exception {
+        try (EtcdCluster etcd = new EtcdCluster(1)) {
+            List<Process> karafs = new ArrayList<>();
+            List<Path> homes = new ArrayList<>();
+            for (String node : List.of("rm-a", "rm-b")) {
+                unpack("configsync-two-" + node);
+                Path sync = configure(DistributionIT.freePort(), etcd.endpoint(0));
+                ApplianceBillingIT.set(sync, "node.id", node);
+                ApplianceBillingIT.set(sync, "lease.ttl.s", "3");
+                homes.add(base);
+            }
+            Map<String, String> env = Map.of("OPENRM_JAVA_OPTS", "-Xms256m -Xmx256m -XX:+UseSerialGC");
+            for (Path home : homes) {
+                karafs.add(start(home, env, home.resolve("bin/karaf").toString(), "server"));
+            }
+            long end = System.currentTimeMillis() + 120_000;
+            String nodes = "";
+            while (System.currentTimeMillis() < end && !(nodes.contains("nodes/rm-a") && nodes.contains("nodes/rm-b"))) {
+                nodes = etcd.ctl("get", "--prefix", PREFIX + "nodes/", "--keys-only");
+                Thread.sleep(250);
+            }
+            assertTrue("two node entries: " + nodes, nodes.contains("nodes/rm-a") && nodes.contains("nodes/rm-b"));
+            String groups = etcd.ctl("get", "--prefix", PREFIX + "lrg/", "--keys-only").trim();
+            assertEquals(PREFIX + "lrg/default", groups);
+            assertEquals("the default group written once", 1,
+                    JSON.readTree(etcd.ctl("get", PREFIX + "lrg/default", "-w", "json")).path("kvs").get(0).path("version").asInt());
+            // both nodes route by the model from etcd (the default group, no media server: none of etc/'s)
+            for (Path home : homes) {
+                base = home;
+                awaitLog(0, "Config sync: model of revision \\d+ in force", 60_000);
+            }
+            ProcessHandle jvm = karafs.get(0).descendants().filter(h -> h.info().command().orElse("").endsWith("java")).findFirst()
+                    .orElse(karafs.get(0).toHandle());
+            new ProcessBuilder("kill", "-9", Long.toString(jvm.pid())).inheritIO().start().waitFor();
+            long died = System.currentTimeMillis();
+            while (etcd.ctl("get", PREFIX + "nodes/rm-a", "--keys-only").contains("rm-a") && System.currentTimeMillis() - died < 15_000) {
+                Thread.sleep(200);
+            }
+            long gone = System.currentTimeMillis() - died;
+            System.out.printf("config sync: two nodes on an empty prefix: one default group; the killed node's entry gone after %d ms%n", gone);
+            assertTrue("entry of the killed node still there after " + gone + " ms", gone < 10_000);
+            assertTrue(etcd.ctl("get", PREFIX + "nodes/rm-b", "--keys-only").contains("rm-b"));
+        } finally {
+            stopAll();
+        }
+    }
+
     /**
      * etcd with authentication: a wrong password is one clear error and no password reaches the log; with the right
      * one, a model of 10,000 resources, 1,000 tenants and 1,000 profiles loads and validates, and a change to it is in
