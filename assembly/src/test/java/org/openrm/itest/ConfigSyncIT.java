@@ -395,7 +395,15 @@ public class ConfigSyncIT {
             String entry = etcd.ctl("get", PREFIX + "nodes/it-node", "--print-value-only");
             assertTrue("node entry: " + entry, entry.contains("\"sipPort\":\"" + sip + "\""));
             assertTrue(etcd.ctl("get", PREFIX + "lrg/default", "--print-value-only").contains("round-robin"));
-            Thread.sleep(1500); // a few probe rounds: both media servers in service
+            // both media servers in service before the load (probes every 500 ms)
+            String resources = "";
+            boolean both = false;
+            for (long end = System.currentTimeMillis() + 20_000; !both && System.currentTimeMillis() < end; ) {
+                resources = console("rm:resources");
+                both = Pattern.compile("(?m)^\\s*a\\b.*in-service").matcher(resources).find()
+                        && Pattern.compile("(?m)^\\s*b\\b.*in-service").matcher(resources).find();
+            }
+            assertTrue("both media servers in service: " + resources, both);
 
             // the steady load: every one of these calls must succeed, whatever happens to etcd
             Process uac = start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
@@ -431,7 +439,7 @@ public class ConfigSyncIT {
             put(etcd, "tenant/child", "{\"parent\":\"acme\"}"); // valid; the cycle comes with acme's parent
             for (String[] bad : invalid) {
                 int from = log().length();
-                String key = bad[0].equals("tenant/acme") ? bad[0] : bad[0];
+                String key = bad[0];
                 String old = etcd.ctl("get", PREFIX + key, "--print-value-only").trim();
                 put(etcd, key, bad[1]);
                 Matcher m = awaitLog(from, "(?m)^.*Config sync: change refused, the last good model stays in force: .*"

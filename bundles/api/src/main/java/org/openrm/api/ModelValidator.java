@@ -3,7 +3,7 @@ package org.openrm.api;
 import java.util.Map;
 
 /**
- * The one schema of the routing model (resource groups, resources, tenants, IVR profiles and the routing PID),
+ * The one schema of the routing model, and the model in force, (resource groups, resources, tenants, IVR profiles and the routing PID),
  * published by the routing bundle. Config sync checks a model read from the config server with it before writing a
  * single configuration, so a model from etcd and one from etc/ files pass the same code.
  */
@@ -33,4 +33,10 @@ public interface ModelValidator {
      * @return null when the model is valid, else one line naming the configuration, the key and the reason
      */
     String problem(Map<String, Map<String, Object>> configs);
+
+    /**
+     * The model routing built its last model from (sync's configurations while it owns the model, else etc/'s),
+     * keyed {@code <factory PID>~<name>}, without the routing PID; for {@code rm:config-export}.
+     */
+    Map<String, Map<String, Object>> running();
 }

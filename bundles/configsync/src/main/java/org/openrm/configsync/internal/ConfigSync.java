@@ -115,6 +115,8 @@ public class ConfigSync implements ReadinessCondition {
     // what sync holds: touched by the sync thread only, read by the console
     private final Map<String, String> view = new HashMap<>();
     private long revision;
+    /** The revision for the console (revision is the sync thread's own). */
+    private volatile long revisionSeen;
     private volatile boolean loaded;
     private final Map<String, String> status = new LinkedHashMap<>();
 
@@ -214,8 +216,6 @@ public class ConfigSync implements ReadinessCondition {
         return m;
     }
 
-    private volatile long revisionSeen;
-
     @Override
     public String name() {
         return "config";
@@ -263,57 +263,7 @@ public class ConfigSync implements ReadinessCondition {
                         lastError = null;
                     }
                     backoff = 100;
-                    // a reader thread queues responses; each round applies every change queued by then at once
-                    java.util.concurrent.BlockingQueue<Object> q = new java.util.concurrent.ArrayBlockingQueue<>(QUEUE);
-                    Thread reader = new Thread(() -> {
-                        try {
-                            for (JsonNode r; (r = w.next()) != null; ) {
-                                q.put(r);
-                            }
-                            q.put(new IOException("watch stream from " + w.endpoint + " ended"));
-                        } catch (IOException e) {
-                            q.offer(e);
-                        } catch (InterruptedException e) {
-                            Thread.currentThread().interrupt();
-                        }
-                    }, "openrm-configsync-watch");
-                    reader.setDaemon(true);
-                    reader.start();
-                    try {
-                        boolean again = true;
-                        while (running && again) {
-                            Object first = q.take();
-                            List<Object> batch = new ArrayList<>();
-                            batch.add(first);
-                            q.drainTo(batch, QUEUE);
-                            boolean changed = false;
-                            for (Object o : batch) {
-                                if (o instanceof IOException e) {
-                                    if (changed) {
-                                        apply("change");
-                                    }
-                                    throw e;
-                                }
-                                int r = take((JsonNode) o);
-                                if (r < 0) {
-                                    full = true;
-                                    again = false;
-                                    break;
-                                }
-                                changed |= r > 0;
-                            }
-                            revisionSeen = revision;
-                            if (changed && again) {
-                                apply(batch.size() > 1 ? "changes" : "change");
-                            }
-                        }
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                        running = false;
-                    } finally {
-                        w.close();
-                        reader.interrupt();
-                    }
+                    full = follow(w);
                 } finally {
                     watch = null;
                 }
@@ -339,6 +289,61 @@ public class ConfigSync implements ReadinessCondition {
                 full = true;
                 sleep(1000);
             }
+        }
+    }
+
+    /**
+     * Follows one watch until it breaks (an IOException) or a full read is due (true). A reader thread queues the
+     * stream's responses; each round applies every change queued by then at once.
+     */
+    private boolean follow(Etcd.Watch w) throws IOException {
+        java.util.concurrent.BlockingQueue<Object> q = new java.util.concurrent.ArrayBlockingQueue<>(QUEUE);
+        Thread reader = new Thread(() -> {
+            try {
+                for (JsonNode r; (r = w.next()) != null; ) {
+                    q.put(r);
+                }
+                q.put(new IOException("watch stream from " + w.endpoint + " ended"));
+            } catch (IOException e) {
+                q.offer(e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "openrm-configsync-watch");
+        reader.setDaemon(true);
+        reader.start();
+        try {
+            while (running) {
+                List<Object> batch = new ArrayList<>();
+                batch.add(q.take());
+                q.drainTo(batch, QUEUE);
+                boolean changed = false;
+                for (Object o : batch) {
+                    if (o instanceof IOException e) {
+                        if (changed) {
+                            apply("change");
+                        }
+                        throw e;
+                    }
+                    int r = take((JsonNode) o);
+                    if (r < 0) {
+                        return true;
+                    }
+                    changed |= r > 0;
+                }
+                revisionSeen = revision;
+                if (changed) {
+                    apply(batch.size() > 1 ? "changes" : "change");
+                }
+            }
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            running = false;
+            return false;
+        } finally {
+            w.close();
+            reader.interrupt();
         }
     }
 
@@ -503,8 +508,26 @@ public class ConfigSync implements ReadinessCondition {
 
     /** For {@code rm:config-export}: the running model as {@code etcdctl put} lines in the key layout. */
     public List<String> export() throws IOException {
+        ModelValidator v = validator;
+        if (v == null) {
+            throw new IOException("routing is not running: there is no model in force to export");
+        }
+        Map<String, Map<String, Object>> model = new TreeMap<>(v.running());
+        try {
+            Configuration[] routing = cm.listConfigurations("(service.pid=" + ModelValidator.ROUTING + ")");
+            if (routing != null && routing.length == 1 && routing[0].getProperties() != null) {
+                Map<String, Object> p = new HashMap<>();
+                for (java.util.Enumeration<String> k = routing[0].getProperties().keys(); k.hasMoreElements(); ) {
+                    String key = k.nextElement();
+                    p.put(key, routing[0].getProperties().get(key));
+                }
+                model.put(ModelValidator.ROUTING, p);
+            }
+        } catch (InvalidSyntaxException e) {
+            throw new IllegalStateException(e);
+        }
         List<String> out = new ArrayList<>();
-        for (Map.Entry<String, Map<String, Object>> e : writer.running().entrySet()) {
+        for (Map.Entry<String, Map<String, Object>> e : model.entrySet()) {
             out.add("etcdctl put " + quote(prefix + Layout.relKey(e.getKey())) + " " + quote(Layout.json(e.getValue())));
         }
         return out;

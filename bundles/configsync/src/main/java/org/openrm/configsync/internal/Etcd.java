@@ -2,12 +2,10 @@ package org.openrm.configsync.internal;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.ConnectException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -38,11 +36,8 @@ final class Etcd {
 
     /** The config server refused the request itself (not a transport failure): authentication, permission, a bad request. */
     static final class RefusedException extends IOException {
-        final int code;
-
-        RefusedException(String message, int code) {
+        RefusedException(String message) {
             super(message);
-            this.code = code;
         }
     }
 
@@ -122,7 +117,7 @@ final class Etcd {
         JsonNode r = send(request(base, "v3/auth/authenticate", body, false).timeout(timeout).build());
         JsonNode t = r.get("token");
         if (t == null || t.asText().isEmpty()) {
-            throw new RefusedException("etcd at " + base + " gave no token to user " + user, 0);
+            throw new RefusedException("etcd at " + base + " gave no token to user " + user);
         }
         token = t.asText();
     }
@@ -143,7 +138,7 @@ final class Etcd {
         }
         if (resp.statusCode() != 200 || (n.has("error") && !n.has("header"))) {
             String msg = n.path("message").asText(n.path("error").asText("HTTP " + resp.statusCode()));
-            throw new RefusedException(msg, n.path("code").asInt(resp.statusCode()));
+            throw new RefusedException(msg);
         }
         return n;
     }
@@ -153,11 +148,17 @@ final class Etcd {
         return m.contains("auth token") || m.contains("user name is empty") || m.contains("invalid auth");
     }
 
+    /** What is tried on one endpoint. */
+    @FunctionalInterface
+    private interface Attempt<T> {
+        T on(URI base) throws IOException, InterruptedException;
+    }
+
     /**
-     * One request, on the current endpoint; on a transport failure it moves to the next endpoint and tries each once.
-     * A refusal by etcd (other than an expired token, which it renews once) is not retried.
+     * Runs {@code attempt} on the current endpoint, logged in first when a user is configured; on a transport failure
+     * it moves to the next endpoint and tries each once. A refusal by etcd is not retried.
      */
-    JsonNode call(String path, JsonNode body) throws IOException {
+    private <T> T onSomeEndpoint(Attempt<T> attempt) throws IOException {
         IOException last = null;
         for (int tries = 0; tries < endpoints.size(); tries++) {
             URI base = endpoint();
@@ -165,26 +166,33 @@ final class Etcd {
                 if (user != null && token == null) {
                     authenticate(base);
                 }
-                try {
-                    return send(request(base, path, body, true).timeout(timeout).build());
-                } catch (RefusedException e) {
-                    if (user == null || !authProblem(e)) {
-                        throw e;
-                    }
-                    authenticate(base);
-                    return send(request(base, path, body, true).timeout(timeout).build());
-                }
+                return attempt.on(base);
             } catch (RefusedException e) {
                 throw e;
-            } catch (ConnectException | HttpTimeoutException e) {
-                last = new IOException(base + ": " + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()));
-                rotate(base);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted");
             } catch (IOException e) {
                 last = new IOException(base + ": " + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()));
                 rotate(base);
             }
         }
         throw last;
+    }
+
+    /** One request (an expired token is renewed once). */
+    JsonNode call(String path, JsonNode body) throws IOException {
+        return onSomeEndpoint(base -> {
+            try {
+                return send(request(base, path, body, true).timeout(timeout).build());
+            } catch (RefusedException e) {
+                if (user == null || !authProblem(e)) {
+                    throw e;
+                }
+                authenticate(base);
+                return send(request(base, path, body, true).timeout(timeout).build());
+            }
+        });
     }
 
     /** Every key that starts with {@code prefix}, in one range read. */
@@ -232,7 +240,7 @@ final class Etcd {
         JsonNode r = call("v3/lease/grant", JSON.createObjectNode().put("TTL", Long.toString(ttlS)));
         long id = r.path("ID").asLong();
         if (id == 0) {
-            throw new RefusedException("etcd granted no lease: " + r.path("error").asText(""), 0);
+            throw new RefusedException("etcd granted no lease: " + r.path("error").asText(""));
         }
         return id;
     }
@@ -268,7 +276,7 @@ final class Etcd {
                 }
                 JsonNode n = it.nextValue();
                 if (n.has("error")) {
-                    throw new RefusedException("watch: " + n.path("error").path("message").asText(n.path("error").toString()), 0);
+                    throw new RefusedException("watch: " + n.path("error").path("message").asText(n.path("error").toString()));
                 }
                 return n.path("result");
             } catch (RuntimeException e) {
@@ -290,33 +298,17 @@ final class Etcd {
         ObjectNode body = JSON.createObjectNode();
         body.putObject("create_request").put("key", b64(prefix)).put("range_end", prefixEnd(prefix))
                 .put("start_revision", Long.toString(fromRevision)).put("progress_notify", true);
-        IOException last = null;
-        for (int tries = 0; tries < endpoints.size(); tries++) {
-            URI base = endpoint();
-            try {
-                if (user != null && token == null) {
-                    authenticate(base);
-                }
-                // the timeout bounds the wait for the response head (an endpoint that accepts and never answers),
-                // not the stream that follows
-                HttpResponse<InputStream> resp = http.send(request(base, "v3/watch", body, true).timeout(timeout).build(),
-                        HttpResponse.BodyHandlers.ofInputStream());
-                if (resp.statusCode() != 200) {
-                    String text = new String(resp.body().readAllBytes(), StandardCharsets.UTF_8);
-                    token = null;
-                    throw new RefusedException("watch refused by " + base + ": " + text, resp.statusCode());
-                }
-                return new Watch(base, resp.body());
-            } catch (RefusedException e) {
-                throw e;
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException("interrupted");
-            } catch (IOException e) {
-                last = new IOException(base + ": " + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()));
-                rotate(base);
+        return onSomeEndpoint(base -> {
+            // the timeout bounds the wait for the response head (an endpoint that accepts and never answers),
+            // not the stream that follows
+            HttpResponse<InputStream> resp = http.send(request(base, "v3/watch", body, true).timeout(timeout).build(),
+                    HttpResponse.BodyHandlers.ofInputStream());
+            if (resp.statusCode() != 200) {
+                String text = new String(resp.body().readAllBytes(), StandardCharsets.UTF_8);
+                token = null;
+                throw new RefusedException("watch refused by " + base + ": " + text);
             }
-        }
-        throw last;
+            return new Watch(base, resp.body());
+        });
     }
 }

@@ -312,6 +312,32 @@ public final class Model {
                 Collections.unmodifiableMap(tenants), Collections.unmodifiableMap(profiles));
     }
 
+    /**
+     * Checks a whole model given as {@code <factory PID>~<name>} (and {@code org.openrm.routing}) to properties: the
+     * one check of {@link org.openrm.api.ModelValidator}. Null when it is valid, else the PID, key and reason.
+     */
+    static String check(Map<String, Map<String, Object>> configs) {
+        Map<String, ConfigEntry> entries = new java.util.HashMap<>();
+        try {
+            for (Map.Entry<String, Map<String, Object>> c : configs.entrySet()) {
+                String key = c.getKey();
+                if (org.openrm.api.ModelValidator.ROUTING.equals(key)) {
+                    Schema.checkTypes(key, RoutingEngine.Config.class, new ConfigEntry(key, key, key, c.getValue()));
+                    continue;
+                }
+                int tilde = key.indexOf('~');
+                if (tilde <= 0 || tilde == key.length() - 1) {
+                    return key + ": is not <factory PID>~<name>";
+                }
+                entries.put(key, new ConfigEntry(key, key.substring(0, tilde), key.substring(tilde + 1), c.getValue()));
+            }
+            build(entries);
+            return null;
+        } catch (ConfigException e) {
+            return e.getMessage();
+        }
+    }
+
     /** The monitor* keys of a resource group, checked. */
     static org.openrm.api.ResourceCatalog.Monitor monitor(ConfigEntry e) throws ConfigException {
         org.openrm.api.ResourceCatalog.Monitor d = org.openrm.api.ResourceCatalog.Monitor.DEFAULT;

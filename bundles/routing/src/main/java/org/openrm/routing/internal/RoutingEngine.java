@@ -99,6 +99,8 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
     private final Object reloadLock = new Object();
     /** Configurations last read, so a REGISTER can rebuild the model without re-reading them. */
     private Map<String, Model.ConfigEntry> lastEntries = Map.of();
+    /** The configurations of the model in force (not those of a rejected one), for {@link #running()}. */
+    private Map<String, Model.ConfigEntry> inForce = Map.of();
     /** REGISTERed media servers by resource name, kept in the api bundle across updates of this one. */
     private final Registrations bindings;
     private final java.util.concurrent.ScheduledExecutorService expiry;
@@ -198,38 +200,16 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
 
     @Override
     public String problem(Map<String, Map<String, Object>> configs) {
-        Map<String, Model.ConfigEntry> entries = new HashMap<>();
-        for (Map.Entry<String, Map<String, Object>> c : configs.entrySet()) {
-            String key = c.getKey();
-            if (ROUTING.equals(key)) {
-                String unknown = Schema.unknownKey(ROUTING, c.getValue());
-                if (unknown != null) {
-                    return ROUTING + ": " + unknown + ": is not a key of " + ROUTING + " (known: " + Schema.known(ROUTING) + ")";
-                }
-                Model.ConfigEntry e = new Model.ConfigEntry(ROUTING, ROUTING, ROUTING, c.getValue());
-                try {
-                    e.integer("retry.after.s", 5);
-                    e.integer("geo.reject.code", 480);
-                    e.integer("registrar.capacity", 100);
-                    e.integer("registrar.max.bindings", 10000);
-                    e.bool("embedded.defaults", true);
-                } catch (Model.ConfigException x) {
-                    return x.getMessage();
-                }
-                continue;
-            }
-            int tilde = key.indexOf('~');
-            if (tilde <= 0 || tilde == key.length() - 1) {
-                return key + ": is not <factory PID>~<name>";
-            }
-            entries.put(key, new Model.ConfigEntry(key, key.substring(0, tilde), key.substring(tilde + 1), c.getValue()));
+        return Model.check(configs);
+    }
+
+    @Override
+    public Map<String, Map<String, Object>> running() {
+        Map<String, Map<String, Object>> out = new java.util.TreeMap<>();
+        synchronized (reloadLock) {
+            inForce.values().forEach(e -> out.put(e.factoryPid() + "~" + e.name(), e.props()));
         }
-        try {
-            Model.build(entries);
-            return null;
-        } catch (Model.ConfigException e) {
-            return e.getMessage();
-        }
+        return out;
     }
 
     /**
@@ -301,6 +281,7 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
         try {
             Model m = Model.build(entries);
             model = m;
+            inForce = lastEntries;
             version.incrementAndGet();
             LOG.info("Routing model applied: {} resource groups, {} resources, {} tenants, {} IVR profiles",
                     m.groups.size(), m.resources.size(), m.tenants.size(), m.profiles.size());

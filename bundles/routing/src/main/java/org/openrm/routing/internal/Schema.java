@@ -139,11 +139,16 @@ final class Schema {
             Model.RESOURCE_PID, keys(Resource.class),
             org.openrm.api.ModelValidator.ROUTING, keys(RoutingEngine.Config.class));
 
-    /** Property names of an annotation's elements, by the rules of OSGi component property types. */
+    /** The property name of an annotation element, by the rules of OSGi component property types. */
+    private static String key(Method m) {
+        return m.getName().replace("__", "\u0000").replace('_', '.').replace('\u0000', '_');
+    }
+
+    /** Property names of an annotation's elements. */
     static Set<String> keys(Class<?> type) {
         Set<String> out = new TreeSet<>();
         for (Method m : type.getDeclaredMethods()) {
-            out.add(m.getName().replace("__", "\u0000").replace('_', '.').replace('\u0000', '_'));
+            out.add(key(m));
         }
         return Set.copyOf(out);
     }
@@ -167,6 +172,25 @@ final class Schema {
             }
         }
         return null;
+    }
+
+    /**
+     * Checks a singleton PID against its annotation type: no unknown key, and each int or boolean element's value of
+     * that type (ranges are the component's own business).
+     */
+    static void checkTypes(String pid, Class<?> type, Model.ConfigEntry e) throws Model.ConfigException {
+        String unknown = unknownKey(pid, e.props());
+        if (unknown != null) {
+            throw new Model.ConfigException(pid, unknown, "is not a key of " + pid + " (known: " + known(pid) + ")");
+        }
+        for (Method m : type.getDeclaredMethods()) {
+            String key = key(m);
+            if (m.getReturnType() == int.class) {
+                e.integer(key, 0);
+            } else if (m.getReturnType() == boolean.class) {
+                e.bool(key, false);
+            }
+        }
     }
 
     static Set<String> known(String factoryPid) {
