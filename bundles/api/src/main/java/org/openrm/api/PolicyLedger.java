@@ -25,6 +25,11 @@ public interface PolicyLedger {
     /** The count of one key. */
     int count(String key);
 
+    /** This node's cluster shares of these counts (keyed as here), or null where there are none. */
+    default Shares shares() {
+        return null;
+    }
+
     /** Non-zero counts, a snapshot. */
     Map<String, Integer> snapshot();
 }

@@ -20,6 +20,11 @@ public interface ResourceLedger {
     /** Ports in use per resource, a snapshot (resources with zero in use may be missing). */
     Map<String, Integer> snapshot();
 
+    /** This node's cluster shares of these counts (keyed as here), or null where there are none. */
+    default Shares shares() {
+        return null;
+    }
+
     /** Keeps {@code resource} out of selection until {@code untilMillis} (epoch ms). */
     void quarantineUntil(String resource, long untilMillis);
 

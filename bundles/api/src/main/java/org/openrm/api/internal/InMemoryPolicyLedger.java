@@ -3,10 +3,9 @@ package org.openrm.api.internal;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import org.openrm.api.PolicyLedger;
+import org.openrm.api.Shares;
 import org.osgi.service.component.annotations.Component;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -15,19 +14,18 @@ import org.slf4j.LoggerFactory;
 @Component(service = PolicyLedger.class)
 public class InMemoryPolicyLedger implements PolicyLedger {
     private static final Logger LOG = LoggerFactory.getLogger(InMemoryPolicyLedger.class);
-    private final Map<String, AtomicInteger> counts = new ConcurrentHashMap<>();
+    private final ShareTable counts = new ShareTable();
 
     @Override
     public int[] admit(List<String> keys, int[] limits, int[] rejectedAt) {
         int[] after = new int[keys.size()];
         for (int i = 0; i < keys.size(); i++) {
-            AtomicInteger n = counts.computeIfAbsent(keys.get(i), k -> new AtomicInteger());
-            int v = increment(n, limits[i]);
+            int v = counts.counter(keys.get(i)).increment(limits[i]);
             if (v < 0) {
-                // a key over its limit: undo the keys counted so far (never counted past a limit, so no
+                // a key over its limit or share: undo the keys counted so far (never counted past a limit, so no
                 // reader ever sees a count above its limit)
                 for (int j = 0; j < i; j++) {
-                    counts.get(keys.get(j)).decrementAndGet();
+                    counts.existing(keys.get(j)).decrement();
                 }
                 if (rejectedAt != null && rejectedAt.length > 0) {
                     rejectedAt[0] = i;
@@ -39,24 +37,11 @@ public class InMemoryPolicyLedger implements PolicyLedger {
         return after;
     }
 
-    /** Adds one unless that would pass {@code limit} (negative: none); returns the new count or -1. */
-    private static int increment(AtomicInteger n, int limit) {
-        for (;;) {
-            int cur = n.get();
-            if (limit >= 0 && cur >= limit) {
-                return -1;
-            }
-            if (n.compareAndSet(cur, cur + 1)) {
-                return cur + 1;
-            }
-        }
-    }
-
     @Override
     public void release(List<String> keys) {
         for (String k : keys) {
-            AtomicInteger n = counts.get(k);
-            if (n == null || n.getAndUpdate(v -> v > 0 ? v - 1 : 0) <= 0) {
+            ShareCounter n = counts.existing(k);
+            if (n == null || !n.decrement()) {
                 LOG.error("Policy count {} would go below zero; a release was duplicated", k);
             }
         }
@@ -64,18 +49,24 @@ public class InMemoryPolicyLedger implements PolicyLedger {
 
     @Override
     public int count(String key) {
-        AtomicInteger n = counts.get(key);
-        return n == null ? 0 : n.get();
+        ShareCounter n = counts.existing(key);
+        return n == null ? 0 : n.count();
     }
 
     @Override
     public Map<String, Integer> snapshot() {
         Map<String, Integer> out = new HashMap<>();
-        counts.forEach((k, v) -> {
-            if (v.get() != 0) {
-                out.put(k, v.get());
+        counts.all().forEach((k, v) -> {
+            int c = v.count();
+            if (c != 0) {
+                out.put(k, c);
             }
         });
         return out;
+    }
+
+    @Override
+    public Shares shares() {
+        return counts;
     }
 }

@@ -3,9 +3,9 @@ package org.openrm.api.internal;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
 
 import org.openrm.api.ResourceLedger;
+import org.openrm.api.Shares;
 import org.osgi.service.component.annotations.Component;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -18,67 +18,53 @@ import org.slf4j.LoggerFactory;
 public class InMemoryResourceLedger implements ResourceLedger {
     private static final Logger LOG = LoggerFactory.getLogger(InMemoryResourceLedger.class);
 
-    private static final class Slot {
-        final AtomicInteger inUse = new AtomicInteger();
-        volatile long quarantinedUntil;
-    }
-
-    private final Map<String, Slot> slots = new ConcurrentHashMap<>();
-
-    private Slot slot(String resource) {
-        return slots.computeIfAbsent(resource, r -> new Slot());
-    }
+    /** Ports in use (and the node's cluster share) per resource. */
+    private final ShareTable ports = new ShareTable();
+    private final Map<String, Long> quarantine = new ConcurrentHashMap<>();
 
     @Override
     public boolean tryAcquire(String resource, int capacity) {
-        AtomicInteger n = slot(resource).inUse;
-        for (;;) {
-            int cur = n.get();
-            if (cur >= capacity) {
-                return false;
-            }
-            if (n.compareAndSet(cur, cur + 1)) {
-                return true;
-            }
-        }
+        return ports.counter(resource).increment(Math.max(0, capacity)) > 0;
     }
 
     @Override
     public void release(String resource) {
-        AtomicInteger n = slot(resource).inUse;
-        for (;;) {
-            int cur = n.get();
-            if (cur <= 0) {
-                LOG.error("Port count of resource {} would go below zero; a release was duplicated", resource);
-                return;
-            }
-            if (n.compareAndSet(cur, cur - 1)) {
-                return;
-            }
+        ShareCounter c = ports.existing(resource);
+        if (c == null || !c.decrement()) {
+            LOG.error("Port count of resource {} would go below zero; a release was duplicated", resource);
         }
     }
 
     @Override
     public int inUse(String resource) {
-        Slot s = slots.get(resource);
-        return s == null ? 0 : s.inUse.get();
+        ShareCounter c = ports.existing(resource);
+        return c == null ? 0 : c.count();
     }
 
     @Override
     public Map<String, Integer> snapshot() {
         Map<String, Integer> out = new HashMap<>();
-        slots.forEach((k, v) -> out.put(k, v.inUse.get()));
+        ports.all().forEach((k, v) -> out.put(k, v.count()));
         return out;
     }
 
     @Override
+    public Shares shares() {
+        return ports;
+    }
+
+    @Override
     public void quarantineUntil(String resource, long untilMillis) {
-        slot(resource).quarantinedUntil = untilMillis;
+        if (untilMillis <= 0) {
+            quarantine.remove(resource);
+        } else {
+            quarantine.put(resource, untilMillis);
+        }
     }
 
     @Override
     public long quarantinedUntil(String resource) {
-        Slot s = slots.get(resource);
-        return s == null ? 0 : s.quarantinedUntil;
+        Long until = quarantine.get(resource);
+        return until == null ? 0 : until;
     }
 }
