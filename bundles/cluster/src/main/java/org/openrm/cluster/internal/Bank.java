@@ -1,0 +1,631 @@
+package org.openrm.cluster.internal;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+
+import org.jgroups.Address;
+import org.jgroups.BytesMessage;
+import org.jgroups.JChannel;
+import org.jgroups.Message;
+import org.jgroups.Receiver;
+import org.jgroups.View;
+import org.jgroups.util.NameCache;
+import org.openrm.api.Shares;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Shares of every limit, moved between the members of a JGroups view so that their sum never exceeds the limit.
+ *
+ * <p>Capacity behaves like money. It is created once per key (the limit) by the coordinator of a view holding a
+ * quorum of the configured members; after that it only moves, always debit first: a node takes a share off its own
+ * count word before it leaves, and a node's share grows only after every member of the view has acknowledged
+ * (JGroups RSVP) the table entry that shows the growth. A share lost in flight (a member left, a message of an
+ * older view or epoch arrived late) is never applied; a reconciliation finds it: the coordinator of each new view
+ * (or after a failed send) asks every member for its actual shares and its copy of the table, counts members that
+ * are gone at the highest share any copy shows for them, and takes back only what nobody can hold. So a member that
+ * is gone (crashed or on the other side of a partition) keeps its whole share in everyone's books until it comes
+ * back and reports what it really holds; the survivors serve within their own shares meanwhile.
+ *
+ * <p>All protocol state is touched on one thread. No call waits for any of it: admission reads the share in the
+ * ledger's count word.
+ */
+public final class Bank implements Receiver, AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Bank.class);
+    /** Cluster keys of resources: {@code resource:<name>}; other keys are policy keys as the ledger names them. */
+    static final String RESOURCE = "resource:";
+    /** REPORT messages waiting on the protocol thread beyond which new ones are dropped (the sender repeats them). */
+    static final int MAX_QUEUED_REPORTS = 10_000;
+
+    private final String nodeId;
+    private final Shares resources;
+    private final Shares policy;
+    private final Supplier<Map<String, Integer>> limits;
+    private final int quorum;
+    private final long roundMs;
+    private final ScheduledThreadPoolExecutor loop;
+    private final AtomicInteger queuedReports = new AtomicInteger();
+    private final AtomicLong droppedReports = new AtomicLong();
+
+    private volatile JChannel channel;
+    private View view;
+    private long viewId = -1;
+    private Address coord;
+    private boolean coordinator;
+    /** Member: the epoch accepted (-1 until the coordinator's first state request). Coordinator: its current one. */
+    private int epoch = -1;
+    private int nextEpoch = 1;
+    /** Member: the table of this epoch arrived. Coordinator: this epoch's reconciliation is done. */
+    private boolean ready;
+    private long reconcileSentAt;
+    /** The table: member → key → share (an upper bound of what that member holds). */
+    private Map<String, Map<String, Integer>> table = new HashMap<>();
+    /** Capacity created per key. */
+    private Map<String, Integer> created = new HashMap<>();
+    // coordinator only
+    private final Map<String, Wire> states = new HashMap<>();
+    private final Map<String, Map<String, int[]>> reports = new HashMap<>();
+    /** Yields received, credited to the coordinator after the next table is acknowledged. */
+    private final Map<String, Integer> yieldedToCredit = new HashMap<>();
+    private final Map<String, Map<String, Integer>> tableDelta = new HashMap<>();
+    // member only
+    private Map<String, int[]> lastSent = Map.of();
+    private int round;
+    private volatile Status status = Status.starting();
+
+    /** What {@code rm:cluster} and readiness show; rebuilt on the protocol thread. */
+    public record Status(String state, long viewId, String coordinator, List<String> members, List<String> departed,
+                  Map<String, Integer> created, Map<String, Map<String, Integer>> table, Map<String, int[]> own,
+                  long droppedReports) {
+        static Status starting() {
+            return new Status("joining", -1, null, List.of(), List.of(), Map.of(), Map.of(), Map.of(), 0);
+        }
+    }
+
+    Bank(String nodeId, Shares resources, Shares policy, Supplier<Map<String, Integer>> limits, int quorum, long roundMs) {
+        this.nodeId = nodeId;
+        this.resources = resources;
+        this.policy = policy;
+        this.limits = limits;
+        this.quorum = Math.max(1, quorum);
+        this.roundMs = Math.max(10, roundMs);
+        this.loop = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "openrm-cluster");
+            t.setDaemon(true);
+            return t;
+        });
+        loop.setRemoveOnCancelPolicy(true);
+    }
+
+    /** Connects on the protocol thread (never blocks the caller) and starts the rounds. */
+    void start(Supplier<JChannel> channelFactory, String clusterName) {
+        loop.execute(() -> {
+            try {
+                JChannel ch = channelFactory.get();
+                ch.setReceiver(this);
+                ch.name(nodeId);
+                channel = ch;
+                ch.connect(clusterName);
+                LOG.info("Cluster {}: node {} joined at {}", clusterName, nodeId, ch.getAddress());
+            } catch (Exception e) {
+                LOG.error("Cluster {}: node {} could not join: {} (it keeps serving within the shares it holds)",
+                        clusterName, nodeId, e.toString());
+            }
+        });
+        loop.scheduleWithFixedDelay(this::safeRound, roundMs, roundMs, TimeUnit.MILLISECONDS);
+    }
+
+    JChannel channel() {
+        return channel;
+    }
+
+    Status status() {
+        return status;
+    }
+
+    @Override
+    public void close() {
+        JChannel ch = channel;
+        loop.shutdownNow();
+        if (ch != null) {
+            ch.close(); // a graceful leave: the others see a view without this node at once
+        }
+    }
+
+    // ---- JGroups callbacks: everything goes to the protocol thread, in arrival order ----
+
+    @Override
+    public void viewAccepted(View v) {
+        submit(() -> onView(v));
+    }
+
+    @Override
+    public void receive(Message msg) {
+        Address src = msg.getSrc();
+        Wire w;
+        try {
+            w = Wire.decode(msg.getArray(), msg.getOffset(), msg.getLength());
+        } catch (Exception e) {
+            LOG.warn("Cluster message from {} not understood, dropped: {}", src, e.toString());
+            return;
+        }
+        if (w.type == Wire.REPORT) {
+            // the only droppable message: the member sends another next round
+            if (queuedReports.incrementAndGet() > MAX_QUEUED_REPORTS) {
+                queuedReports.decrementAndGet();
+                droppedReports.incrementAndGet();
+                return;
+            }
+            submit(() -> {
+                queuedReports.decrementAndGet();
+                onMessage(src, w);
+            });
+            return;
+        }
+        submit(() -> onMessage(src, w));
+    }
+
+    private void submit(Runnable r) {
+        try {
+            loop.execute(() -> {
+                try {
+                    r.run();
+                } catch (RuntimeException e) {
+                    LOG.error("Cluster protocol step failed", e);
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException closed) {
+            // closing
+        }
+    }
+
+    private void safeRound() {
+        try {
+            round();
+        } catch (RuntimeException e) {
+            LOG.error("Cluster round failed", e);
+        }
+    }
+
+    // ---- protocol (protocol thread only) ----
+
+    private static String name(Address a) {
+        String n = a == null ? null : NameCache.get(a);
+        return n != null ? n : String.valueOf(a);
+    }
+
+    private List<String> memberNames() {
+        List<String> out = new ArrayList<>();
+        if (view != null) {
+            for (Address a : view.getMembers()) {
+                out.add(name(a));
+            }
+        }
+        return out;
+    }
+
+    private void onView(View v) {
+        List<String> before = memberNames();
+        view = v;
+        viewId = v.getViewId().getId();
+        coord = v.getCoord();
+        JChannel ch = channel;
+        coordinator = ch != null && coord.equals(ch.getAddress());
+        ready = false;
+        epoch = -1;
+        List<String> now = memberNames();
+        List<String> joined = new ArrayList<>(now);
+        joined.removeAll(before);
+        List<String> left = new ArrayList<>(before);
+        left.removeAll(now);
+        LOG.info("Cluster view {} (coordinator {}{}): members {}{}{}", viewId, name(coord),
+                v instanceof org.jgroups.MergeView ? ", a merge" : "", now,
+                joined.isEmpty() ? "" : ", joined " + joined, left.isEmpty() ? "" : ", left " + left);
+        reports.keySet().retainAll(now);
+        if (coordinator) {
+            startReconcile();
+        }
+        publishStatus();
+    }
+
+    private void startReconcile() {
+        states.clear();
+        tableDelta.clear();
+        yieldedToCredit.clear();
+        epoch = nextEpoch++;
+        ready = false;
+        reconcileSentAt = System.nanoTime();
+        multicast(new Wire(Wire.STATE_REQ, viewId, epoch, null, null, null), false);
+    }
+
+    private boolean fromCoordinator(Address src, Wire w) {
+        return src != null && src.equals(coord) && w.view == viewId;
+    }
+
+    private void onMessage(Address src, Wire w) {
+        switch (w.type) {
+            case Wire.STATE_REQ -> {
+                if (!fromCoordinator(src, w) || (!coordinator && w.epoch < epoch)) {
+                    return;
+                }
+                if (!coordinator) {
+                    epoch = w.epoch;
+                    ready = false;
+                    lastSent = Map.of(); // the next report is a full one: a new coordinator knows nothing yet
+                }
+                send(src, new Wire(Wire.STATE, viewId, w.epoch, own(), table, created));
+            }
+            case Wire.STATE -> {
+                if (coordinator && w.view == viewId && w.epoch == epoch && !ready) {
+                    states.put(name(src), w);
+                    if (states.keySet().containsAll(memberNames())) {
+                        finishReconcile();
+                    }
+                }
+            }
+            case Wire.REPORT -> {
+                if (coordinator && w.view == viewId && w.epoch == epoch) {
+                    reports.put(name(src), w.keys);
+                }
+            }
+            case Wire.ALLOC -> {
+                if (coordinator || !fromCoordinator(src, w) || w.epoch != epoch) {
+                    return;
+                }
+                applyTable(w.table);
+                w.created.forEach((k, v) -> created.merge(k, v, Math::max));
+                if (!ready) {
+                    ready = true;
+                    publishStatus();
+                }
+            }
+            case Wire.COMMIT -> {
+                if (coordinator || !fromCoordinator(src, w) || w.epoch != epoch) {
+                    return;
+                }
+                Map<String, Integer> mine = w.table.get(nodeId);
+                if (mine != null) {
+                    mine.forEach(this::grantOwn);
+                }
+            }
+            case Wire.REVOKE -> {
+                if (coordinator || !fromCoordinator(src, w) || w.epoch != epoch) {
+                    return;
+                }
+                Map<String, int[]> given = new HashMap<>();
+                w.keys.forEach((k, n) -> {
+                    int taken = giveBackOwn(k, n[0]);
+                    if (taken > 0) {
+                        given.put(k, new int[] {taken});
+                    }
+                });
+                if (!given.isEmpty()) {
+                    send(src, new Wire(Wire.YIELDED, viewId, epoch, given, null, null));
+                }
+            }
+            case Wire.YIELDED -> {
+                if (coordinator && ready && w.view == viewId && w.epoch == epoch) {
+                    String m = name(src);
+                    w.keys.forEach((k, n) -> {
+                        // the member's entry shrinks now (it already gave them up); the coordinator's grows only
+                        // once the table that shows it is acknowledged
+                        setEntry(m, k, entry(m, k) - n[0]);
+                        yieldedToCredit.merge(k, n[0], Integer::sum);
+                    });
+                }
+            }
+            default -> LOG.warn("Cluster message of unknown type {} from {}", w.type, src);
+        }
+    }
+
+    private void finishReconcile() {
+        List<String> present = memberNames();
+        Map<String, Map<String, Integer>> next = new HashMap<>();
+        Map<String, Integer> made = new HashMap<>(created);
+        for (String m : present) {
+            Map<String, Integer> row = new HashMap<>();
+            states.get(m).keys.forEach((k, v) -> {
+                if (v[1] != Shares.UNLIMITED && v[1] > 0) {
+                    row.put(k, v[1]);
+                }
+            });
+            next.put(m, row);
+        }
+        // members that are gone: the highest share any copy of the table shows for them
+        List<Map<String, Map<String, Integer>>> copies = new ArrayList<>();
+        copies.add(table);
+        for (Wire s : states.values()) {
+            copies.add(s.table);
+            s.created.forEach((k, v) -> made.merge(k, v, Math::max));
+        }
+        for (Map<String, Map<String, Integer>> copy : copies) {
+            copy.forEach((m, row) -> {
+                if (!present.contains(m)) {
+                    Map<String, Integer> est = next.computeIfAbsent(m, x -> new HashMap<>());
+                    row.forEach((k, v) -> est.merge(k, v, Math::max));
+                }
+            });
+        }
+        next.values().removeIf(Map::isEmpty);
+        Map<String, Integer> reclaim = new HashMap<>();
+        Set<String> keys = new HashSet<>(made.keySet());
+        for (String k : keys) {
+            int held = 0;
+            for (Map<String, Integer> row : next.values()) {
+                held += row.getOrDefault(k, 0);
+            }
+            int lost = made.get(k) - held;
+            if (lost > 0) {
+                reclaim.put(k, lost);
+                next.computeIfAbsent(nodeId, x -> new HashMap<>()).merge(k, lost, Integer::sum);
+            } else if (lost < 0) {
+                LOG.warn("Cluster key {}: {} held against {} created (counts from before clustering); no share "
+                        + "is granted until calls end", k, held, made.get(k));
+            }
+        }
+        Map<String, Map<String, Integer>> before = table;
+        table = next;
+        created = made;
+        if (!multicast(new Wire(Wire.ALLOC, viewId, epoch, null, table, created), true)) {
+            table = before;
+            return; // retried next round with a new epoch
+        }
+        reclaim.forEach(this::grantOwn);
+        ready = true;
+        int taken = reclaim.values().stream().mapToInt(Integer::intValue).sum();
+        LOG.info("Cluster view {}: shares reconciled over {} member(s){}", viewId, present.size(),
+                taken > 0 ? ", " + taken + " unheld unit(s) taken back into the coordinator's share" : "");
+        publishStatus();
+    }
+
+    private void round() {
+        if (view == null || epoch < 0) {
+            return;
+        }
+        round++;
+        Map<String, int[]> mine = own();
+        if (!coordinator) {
+            Map<String, int[]> changed = new HashMap<>();
+            boolean full = round % 50 == 0;
+            mine.forEach((k, v) -> {
+                int[] last = lastSent.get(k);
+                if (full || last == null || last[0] != v[0] || last[1] != v[1] || last[2] != v[2]) {
+                    changed.put(k, v);
+                }
+            });
+            if (!changed.isEmpty() || round % 10 == 0) {
+                send(coord, new Wire(Wire.REPORT, viewId, epoch, changed, null, null));
+                lastSent = mine;
+            }
+            if (round % 10 == 0) {
+                publishStatus();
+            }
+            return;
+        }
+        if (!ready) {
+            if (System.nanoTime() - reconcileSentAt > TimeUnit.SECONDS.toNanos(2)) {
+                LOG.info("Cluster view {}: state of {} still missing, asking again", viewId,
+                        memberNames().stream().filter(m -> !states.containsKey(m)).toList());
+                startReconcile();
+            }
+            return;
+        }
+        // the coordinator's own report, merged like a member's
+        Map<String, int[]> selfRow = reports.computeIfAbsent(nodeId, x -> new HashMap<>());
+        selfRow.putAll(mine);
+        rebalance(mine);
+        if (round % 10 == 0) {
+            publishStatus();
+        }
+    }
+
+    private final Map<String, Map<String, int[]>> merged = new HashMap<>();
+    private final Map<String, Map<String, Integer>> refusalsSeen = new HashMap<>();
+
+    private void rebalance(Map<String, int[]> mine) {
+        // fold this round's reports into the merged view of each member
+        reports.forEach((m, r) -> merged.computeIfAbsent(m, x -> new HashMap<>()).putAll(r));
+        reports.keySet().removeIf(m -> !m.equals(nodeId));
+        List<String> present = memberNames();
+        merged.keySet().retainAll(present);
+        boolean hasQuorum = present.size() >= quorum;
+        Map<String, Integer> lim = limits.get();
+        Map<String, Integer> selfCredit = new HashMap<>(yieldedToCredit);
+        yieldedToCredit.clear();
+        selfCredit.forEach((k, n) -> setEntry(nodeId, k, entry(nodeId, k) + n));
+        Map<String, Map<String, Integer>> grants = new HashMap<>();
+        Map<String, Map<String, int[]>> revokes = new HashMap<>();
+        Set<String> keys = new HashSet<>(lim.keySet());
+        keys.addAll(created.keySet());
+        for (String k : keys) {
+            Integer limit = lim.get(k);
+            Integer made = created.get(k);
+            int target = limit == null ? 0 : limit;
+            if (made == null || target > made) {
+                if (limit != null && hasQuorum) {
+                    int add = target - (made == null ? 0 : made);
+                    created.put(k, target);
+                    setEntry(nodeId, k, entry(nodeId, k) + add);
+                    selfCredit.merge(k, add, Integer::sum);
+                }
+                continue;
+            }
+            if (target < made) {
+                int x = giveBackOwn(k, made - target);
+                if (x > 0) {
+                    created.put(k, made - x);
+                    setEntry(nodeId, k, entry(nodeId, k) - x);
+                }
+            }
+            // targets: each member's count plus a part of all unused shares, weighted by its load and refusals
+            long idle = 0;
+            long weights = 0;
+            Map<String, long[]> rows = new LinkedHashMap<>();
+            for (String m : present) {
+                int[] r = merged.getOrDefault(m, Map.of()).get(k);
+                int count = r == null ? 0 : r[0];
+                int refusals = r == null ? 0 : r[2];
+                int seen = refusalsSeen.computeIfAbsent(m, x -> new HashMap<>()).getOrDefault(k, refusals);
+                refusalsSeen.get(m).put(k, refusals);
+                int share = entry(m, k);
+                long w = 1L + count + 4L * Math.max(0, refusals - seen);
+                idle += Math.max(0, share - count);
+                weights += w;
+                rows.put(m, new long[] {count, share, w});
+            }
+            if (rows.isEmpty()) {
+                continue;
+            }
+            // the coordinator grants from its own unused share, keeping the headroom its own target gives it
+            int[] self = mine.get(k);
+            long[] selfRow = rows.get(nodeId);
+            long keep = selfRow == null ? 0 : idle * selfRow[2] / weights;
+            long available = (self == null ? 0 : Math.max(0, self[1] - self[0])) - keep;
+            for (Map.Entry<String, long[]> e : rows.entrySet()) {
+                if (e.getKey().equals(nodeId)) {
+                    continue;
+                }
+                long[] r = e.getValue();
+                long want = r[0] + idle * r[2] / weights;
+                if (r[1] - want > Math.max(1, want / 10)) {
+                    revokes.computeIfAbsent(e.getKey(), x -> new HashMap<>()).put(k, new int[] {(int) (r[1] - want)});
+                } else if (want > r[1] && available > 0) {
+                    int x = giveBackOwn(k, (int) Math.min(want - r[1], available));
+                    if (x > 0) {
+                        available -= x;
+                        setEntry(nodeId, k, entry(nodeId, k) - x);
+                        setEntry(e.getKey(), k, entry(e.getKey(), k) + x);
+                        grants.computeIfAbsent(e.getKey(), y -> new HashMap<>()).put(k, x);
+                    }
+                }
+            }
+        }
+        revokes.forEach((m, r) -> {
+            Address a = address(m);
+            if (a != null) {
+                send(a, new Wire(Wire.REVOKE, viewId, epoch, r, null, null));
+            }
+        });
+        if (tableDelta.isEmpty() && selfCredit.isEmpty() && grants.isEmpty()) {
+            return;
+        }
+        Map<String, Map<String, Integer>> delta = new HashMap<>(tableDelta);
+        tableDelta.clear();
+        if (!multicast(new Wire(Wire.ALLOC, viewId, epoch, null, delta, created), true)) {
+            // not every member acknowledged: nothing of this round is credited; the next reconciliation finds it
+            LOG.warn("Cluster view {}: a table update was not acknowledged by every member; reconciling", viewId);
+            startReconcile();
+            return;
+        }
+        selfCredit.forEach(this::grantOwn);
+        if (!grants.isEmpty()) {
+            multicast(new Wire(Wire.COMMIT, viewId, epoch, null, grants, null), false);
+        }
+    }
+
+    private Address address(String member) {
+        if (view != null) {
+            for (Address a : view.getMembers()) {
+                if (name(a).equals(member)) {
+                    return a;
+                }
+            }
+        }
+        return null;
+    }
+
+    private int entry(String member, String key) {
+        Map<String, Integer> row = table.get(member);
+        Integer v = row == null ? null : row.get(key);
+        return v == null ? 0 : v;
+    }
+
+    private void setEntry(String member, String key, int value) {
+        table.computeIfAbsent(member, x -> new HashMap<>()).put(key, Math.max(0, value));
+        tableDelta.computeIfAbsent(member, x -> new HashMap<>()).put(key, Math.max(0, value));
+    }
+
+    private void applyTable(Map<String, Map<String, Integer>> entries) {
+        entries.forEach((m, row) -> table.computeIfAbsent(m, x -> new HashMap<>()).putAll(row));
+    }
+
+    // ---- this node's shares in the ledgers ----
+
+    private Map<String, int[]> own() {
+        Map<String, int[]> out = new HashMap<>();
+        resources.shareSnapshot().forEach((k, v) -> out.put(RESOURCE + k, v));
+        out.putAll(policy.shareSnapshot());
+        return out;
+    }
+
+    private void grantOwn(String key, int n) {
+        if (key.startsWith(RESOURCE)) {
+            resources.grant(key.substring(RESOURCE.length()), n);
+        } else {
+            policy.grant(key, n);
+        }
+    }
+
+    private int giveBackOwn(String key, int n) {
+        return key.startsWith(RESOURCE) ? resources.giveBack(key.substring(RESOURCE.length()), n) : policy.giveBack(key, n);
+    }
+
+    // ---- sending ----
+
+    private void send(Address to, Wire w) {
+        JChannel ch = channel;
+        if (ch == null || to == null) {
+            return;
+        }
+        try {
+            ch.send(new BytesMessage(to, w.encode()));
+        } catch (Exception e) {
+            LOG.debug("Cluster message to {} not sent: {}", to, e.toString());
+        }
+    }
+
+    /** Multicasts to the view; with {@code acked}, returns only once every member has it (false if one did not). */
+    private boolean multicast(Wire w, boolean acked) {
+        JChannel ch = channel;
+        if (ch == null) {
+            return false;
+        }
+        try {
+            Message m = new BytesMessage(null, w.encode());
+            if (acked) {
+                m.setFlag(Message.Flag.RSVP);
+            }
+            ch.send(m);
+            return true;
+        } catch (Exception e) {
+            LOG.info("Cluster view {}: {} not delivered to every member: {}", viewId, w.type, e.toString());
+            return false;
+        }
+    }
+
+    private void publishStatus() {
+        List<String> members = memberNames();
+        List<String> departed = new ArrayList<>();
+        for (Map.Entry<String, Map<String, Integer>> e : table.entrySet()) {
+            if (!members.contains(e.getKey()) && e.getValue().values().stream().anyMatch(v -> v > 0)) {
+                departed.add(e.getKey());
+            }
+        }
+        Map<String, Map<String, Integer>> copy = new TreeMap<>();
+        table.forEach((m, row) -> copy.put(m, new TreeMap<>(row)));
+        String state = view == null ? "joining" : ready ? "member" : "reconciling";
+        status = new Status(state, viewId, coord == null ? null : name(coord), members, departed,
+                new TreeMap<>(created), copy, new TreeMap<>(own()), droppedReports.get());
+    }
+}

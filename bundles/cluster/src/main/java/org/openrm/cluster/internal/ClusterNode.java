@@ -1,0 +1,225 @@
+package org.openrm.cluster.internal;
+
+import java.net.InetAddress;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.openrm.api.PolicyLedger;
+import org.openrm.api.ReadinessCondition;
+import org.openrm.api.ResourceCatalog;
+import org.openrm.api.ResourceLedger;
+import org.openrm.api.Shares;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+import org.osgi.service.component.annotations.ReferencePolicyOption;
+import org.osgi.service.metatype.annotations.AttributeDefinition;
+import org.osgi.service.metatype.annotations.Designate;
+import org.osgi.service.metatype.annotations.ObjectClassDefinition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Connection 6: this node in a cluster of resource managers (JGroups over TCP, default port 9801). With peers,
+ * every port limit of a media server and every tenant and profile limit is a limit of the whole cluster: the node
+ * admits locally within its share, and {@link Bank} moves shares between nodes. With no peers the node runs alone
+ * exactly as before: its shares are unlimited and nothing runs here.
+ *
+ * <p>The shares live in the api bundle's ledgers, so an update of this bundle keeps them: the node leaves, keeps
+ * admitting within what it holds, rejoins and reports it.
+ */
+@Component(service = {ClusterNode.class, ReadinessCondition.class}, configurationPid = "org.openrm.cluster", immediate = true)
+@Designate(ocd = ClusterNode.Config.class)
+public class ClusterNode implements ReadinessCondition {
+    private static final Logger LOG = LoggerFactory.getLogger(ClusterNode.class);
+
+    @ObjectClassDefinition(name = "openrm cluster", description = "Several resource managers, one view of capacity")
+    public @interface Config {
+        @AttributeDefinition(required = false, description = "JGroups cluster name: nodes join only a cluster of the same name")
+        String cluster_name() default "openrm";
+
+        @AttributeDefinition(required = false, description = "This node's id in the cluster (default: the host name); unique")
+        String node_id() default "";
+
+        @AttributeDefinition(required = false, description = "Address the cluster transport binds to")
+        String bind_address() default "127.0.0.1";
+
+        @AttributeDefinition(required = false, description = "TCP port of the cluster transport")
+        int bind_port() default 9801;
+
+        @AttributeDefinition(required = false, description = "Static members, host[:port] comma-separated, this node "
+                + "included or not; empty (and discovery static): the node runs alone")
+        String peers() default "";
+
+        @AttributeDefinition(required = false, description = "static (the peers list) or dns (A records of dns.query)")
+        String discovery() default "static";
+
+        @AttributeDefinition(required = false, description = "DNS name listing the members (discovery=dns)")
+        String dns_query() default "";
+
+        @AttributeDefinition(required = false, description = "Members the cluster is planned with (0: the peers "
+                + "list, this node included); capacity is created only by a view holding a majority of them")
+        int expected_members() default 0;
+
+        @AttributeDefinition(required = false, description = "Milliseconds between two rounds of share moves")
+        long rebalance_ms() default 100;
+
+        @AttributeDefinition(required = false, description = "Milliseconds of silence after which a member is suspected")
+        long failure_ms() default 3000;
+    }
+
+    private final ResourceLedger ledger;
+    private final PolicyLedger policy;
+    private volatile ResourceCatalog catalog;
+    private volatile Bank bank;
+    private volatile String alone;
+    private volatile String nodeId;
+
+    @Activate
+    public ClusterNode(@Reference ResourceLedger ledger, @Reference PolicyLedger policy, Config config) {
+        this.ledger = ledger;
+        this.policy = policy;
+        start(config);
+    }
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    void bindCatalog(ResourceCatalog c) {
+        catalog = c;
+    }
+
+    void unbindCatalog(ResourceCatalog c) {
+        if (catalog == c) {
+            catalog = null;
+        }
+    }
+
+    private void start(Config c) {
+        Shares rs = ledger.shares();
+        Shares ps = policy.shares();
+        nodeId = c.node_id().isBlank() ? hostName() : c.node_id().trim();
+        boolean dns = "dns".equalsIgnoreCase(c.discovery().trim());
+        if (!dns && !"static".equalsIgnoreCase(c.discovery().trim())) {
+            LOG.error("org.openrm.cluster discovery={}: must be static or dns; the node runs alone", c.discovery());
+            alone(rs, ps, "discovery " + c.discovery() + " unknown");
+            return;
+        }
+        List<String> peers;
+        try {
+            peers = Stack.peers(c.peers(), c.bind_port());
+        } catch (IllegalArgumentException e) {
+            LOG.error("org.openrm.cluster peers={}: {}; the node runs alone", c.peers(), e.getMessage());
+            alone(rs, ps, "peers invalid");
+            return;
+        }
+        if (!dns && peers.isEmpty()) {
+            alone(rs, ps, null);
+            LOG.info("Cluster off (org.openrm.cluster peers empty): node {} runs alone, its limits are its own", nodeId);
+            return;
+        }
+        if (rs == null || ps == null) {
+            LOG.error("The api bundle's ledgers have no shares (api older than 0.4): node {} runs alone", nodeId);
+            alone = "api without shares";
+            return;
+        }
+        String self = c.bind_address() + ":" + c.bind_port();
+        int planned = c.expected_members() > 0 ? c.expected_members()
+                : peers.size() + (peers.contains(self) || peers.contains("localhost:" + c.bind_port()) ? 0 : 1);
+        int quorum = planned / 2 + 1;
+        // before the first call of the cluster's life is admitted: every share starts at what this node holds
+        if (!rs.managed()) {
+            rs.manage(true);
+        }
+        if (!ps.managed()) {
+            ps.manage(true);
+        }
+        alone = null;
+        String xml = Stack.xml(c.bind_address(), c.bind_port(), peers, dns ? c.dns_query() : null, c.failure_ms());
+        Bank b = new Bank(nodeId, rs, ps, this::limits, quorum, c.rebalance_ms());
+        bank = b;
+        b.start(() -> Stack.channel(xml), c.cluster_name());
+        LOG.info("Cluster {}: node {} on {}, {} discovery {}, capacity created by a view of at least {} of {} members",
+                c.cluster_name(), nodeId, self, dns ? "dns" : "static", dns ? c.dns_query() : peers, quorum, planned);
+    }
+
+    private void alone(Shares rs, Shares ps, String why) {
+        if (rs != null && rs.managed()) {
+            rs.manage(false);
+        }
+        if (ps != null && ps.managed()) {
+            ps.manage(false);
+        }
+        alone = why == null ? "" : why;
+    }
+
+    /** The limits of the cluster: each resource's capacity and each tenant and profile limit of the model. */
+    Map<String, Integer> limits() {
+        ResourceCatalog c = catalog;
+        Map<String, Integer> out = new HashMap<>();
+        if (c == null) {
+            return out;
+        }
+        for (ResourceCatalog.Entry e : c.resources()) {
+            out.put(Bank.RESOURCE + e.name(), Math.max(0, e.capacity()));
+        }
+        for (ResourceCatalog.Limit l : c.limits()) {
+            if (l.hardLimit() >= 0) {
+                out.put(l.key(), l.hardLimit());
+            }
+        }
+        return out;
+    }
+
+    @Deactivate
+    void stop() {
+        Bank b = bank;
+        bank = null;
+        if (b != null) {
+            // the shares stay in the ledgers: admission goes on within them while this bundle is away
+            b.close();
+            LOG.info("Cluster: node {} left (its shares stay with it)", nodeId);
+        }
+    }
+
+    /** The status shown by {@code rm:cluster}, or null when the node runs alone. */
+    public Bank.Status status() {
+        Bank b = bank;
+        return b == null ? null : b.status();
+    }
+
+    public String nodeId() {
+        return nodeId;
+    }
+
+    /** Why the node runs alone ("" when by configuration), or null when it is clustered. */
+    public String alone() {
+        return alone;
+    }
+
+    @Override
+    public String name() {
+        return "cluster";
+    }
+
+    @Override
+    public String failing() {
+        Bank b = bank;
+        if (b == null) {
+            return null;
+        }
+        Bank.Status s = b.status();
+        return "member".equals(s.state()) ? null : "cluster " + s.state();
+    }
+
+    private static String hostName() {
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (Exception e) {
+            return "node-" + ProcessHandle.current().pid();
+        }
+    }
+}
