@@ -353,7 +353,7 @@ public class DistributionIT {
             awaitState("mcp1", ResourceState.IN_SERVICE, 10_000);
             String[][] optional = {{"openrm-health", "org.openrm.health"}, {"openrm-billing", "org.openrm.billing"},
                 {"openrm-ops", "org.openrm.ops"}, {"openrm-snmp", "org.openrm.snmp"},
-                {"openrm-configsync", "org.openrm.configsync"}};
+                {"openrm-configsync", "org.openrm.configsync"}, {"openrm-cluster", "org.openrm.cluster"}};
             for (String[] f : optional) {
                 // what feature:uninstall does (the console's ACL hides the command from this test's session)
                 // (no refresh: a refresh would restart this test's own probe bundle)

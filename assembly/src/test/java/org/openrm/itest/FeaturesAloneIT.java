@@ -30,7 +30,8 @@ public class FeaturesAloneIT {
             new Object[] {"openrm-billing", List.of("org.openrm.billing.cfg"), "Billing to tcp://", List.of("org.openrm.api", "org.openrm.billing")},
             new Object[] {"openrm-ops", List.of("org.openrm.ops.cfg"), "ops: health probes", List.of("org.openrm.api", "org.openrm.ops")},
             new Object[] {"openrm-snmp", List.of("org.openrm.snmp.cfg"), "SNMP sub-agent for", List.of("org.openrm.api", "org.openrm.snmp")},
-            new Object[] {"openrm-configsync", List.of("org.openrm.configsync.cfg"), "", List.of("org.openrm.api", "org.openrm.configsync")});
+            new Object[] {"openrm-configsync", List.of("org.openrm.configsync.cfg"), "", List.of("org.openrm.api", "org.openrm.configsync")},
+            new Object[] {"openrm-cluster", List.of("org.openrm.cluster.cfg"), "Cluster off", List.of("org.openrm.api", "org.openrm.cluster")});
 
     private static String run(Path dir, long seconds, String... cmd) throws Exception {
         return runWithInput(dir, seconds, null, cmd);

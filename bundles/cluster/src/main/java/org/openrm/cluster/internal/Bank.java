@@ -118,9 +118,9 @@ public final class Bank implements Receiver, AutoCloseable {
                 channel = ch;
                 ch.connect(clusterName);
                 LOG.info("Cluster {}: node {} joined at {}", clusterName, nodeId, ch.getAddress());
-            } catch (Exception e) {
-                LOG.error("Cluster {}: node {} could not join: {} (it keeps serving within the shares it holds)",
-                        clusterName, nodeId, e.toString());
+            } catch (Exception | LinkageError e) {
+                LOG.error("Cluster {}: node {} could not join (it keeps serving within the shares it holds)",
+                        clusterName, nodeId, e);
             }
         });
         loop.scheduleWithFixedDelay(this::safeRound, roundMs, roundMs, TimeUnit.MILLISECONDS);
