@@ -57,6 +57,11 @@ public final class Bank implements Receiver, AutoCloseable {
     private final ScheduledThreadPoolExecutor loop;
     private final AtomicInteger queuedReports = new AtomicInteger();
     private final AtomicLong droppedReports = new AtomicLong();
+    /** Messages and bytes this node sent (a multicast counts once per member it goes to, as TCP sends it). */
+    private final AtomicLong sentMessages = new AtomicLong();
+    private final AtomicLong sentBytes = new AtomicLong();
+    /** Units of capacity moved between nodes (granted to a member or given back to the coordinator). */
+    private final AtomicLong moved = new AtomicLong();
 
     private volatile JChannel channel;
     private View view;
@@ -132,6 +137,11 @@ public final class Bank implements Receiver, AutoCloseable {
 
     Status status() {
         return status;
+    }
+
+    /** {messages sent, bytes sent, units moved} since start. */
+    long[] traffic() {
+        return new long[] {sentMessages.get(), sentBytes.get(), moved.get()};
     }
 
     @Override
@@ -322,6 +332,7 @@ public final class Bank implements Receiver, AutoCloseable {
                         // once the table that shows it is acknowledged
                         setEntry(m, k, entry(m, k) - n[0]);
                         yieldedToCredit.merge(k, n[0], Integer::sum);
+                        moved.addAndGet(n[0]);
                     });
                 }
             }
@@ -589,7 +600,10 @@ public final class Bank implements Receiver, AutoCloseable {
             return;
         }
         try {
-            ch.send(new BytesMessage(to, w.encode()));
+            byte[] b = w.encode();
+            ch.send(new BytesMessage(to, b));
+            sentMessages.incrementAndGet();
+            sentBytes.addAndGet(b.length);
         } catch (Exception e) {
             LOG.debug("Cluster message to {} not sent: {}", to, e.toString());
         }
@@ -602,11 +616,15 @@ public final class Bank implements Receiver, AutoCloseable {
             return false;
         }
         try {
-            Message m = new BytesMessage(null, w.encode());
+            byte[] b = w.encode();
+            Message m = new BytesMessage(null, b);
             if (acked) {
                 m.setFlag(Message.Flag.RSVP);
             }
             ch.send(m);
+            int others = Math.max(1, view == null ? 1 : view.size() - 1);
+            sentMessages.addAndGet(others);
+            sentBytes.addAndGet((long) b.length * others);
             return true;
         } catch (Exception e) {
             LOG.info("Cluster view {}: {} not delivered to every member: {}", viewId, w.type, e.toString());

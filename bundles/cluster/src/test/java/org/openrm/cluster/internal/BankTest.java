@@ -228,9 +228,21 @@ class BankTest {
         startNodes(3);
         await("a view of three", 20_000, () -> nodes.stream().allMatch(n -> n.viewSize() == 3));
         awaitAllShares();
+        long[][] before = new long[nodes.size()][];
+        for (int i = 0; i < nodes.size(); i++) {
+            before[i] = nodes.get(i).bank.traffic();
+        }
+        long t0 = System.nanoTime();
         startLoad(16); // 48 callers for 20 ports, half of them for a tenant of 12: always more demand than capacity
         Thread.sleep(4000);
         stopLoad();
+        double s = (System.nanoTime() - t0) / 1e9;
+        for (int i = 0; i < nodes.size(); i++) {
+            long[] t = nodes.get(i).bank.traffic();
+            System.out.printf("traffic %s: %.0f messages/s, %.0f bytes/s sent, %.0f units moved/s (%s)%n", nodes.get(i).id,
+                    (t[0] - before[i][0]) / s, (t[1] - before[i][1]) / s, (t[2] - before[i][2]) / s,
+                    nodes.get(i).bank.status().coordinator().equals(nodes.get(i).id) ? "coordinator" : "member");
+        }
         assertNeverOver();
         assertTrue(portMax.get() >= PORTS * 3 / 4, "shares did not follow demand: at most " + portMax.get() + " ports used");
         assertTrue(tenantMax.get() >= TENANT_LIMIT * 3 / 4, "shares did not follow demand: at most " + tenantMax.get() + " tenant calls");
