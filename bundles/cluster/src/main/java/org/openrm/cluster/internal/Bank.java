@@ -92,13 +92,23 @@ public final class Bank implements Receiver, AutoCloseable {
     /** What {@code rm:cluster} and readiness show; rebuilt on the protocol thread. */
     public record Status(String state, long viewId, String coordinator, List<String> members, List<String> departed,
                   Map<String, Integer> created, Map<String, Map<String, Integer>> table, Map<String, int[]> own,
-                  long droppedReports) {
+                  long droppedReports, long viewChanges) {
         static Status starting() {
-            return new Status("joining", -1, null, List.of(), List.of(), Map.of(), Map.of(), Map.of(), 0);
+            return new Status("joining", -1, null, List.of(), List.of(), Map.of(), Map.of(), Map.of(), 0, 0);
         }
     }
 
-    Bank(String nodeId, Shares resources, Shares policy, Supplier<Map<String, Integer>> limits, int quorum, long roundMs) {
+    /** Told of each member that joined (false) or left (true) a view this node was in, with a line for the operator. */
+    interface Membership {
+        void changed(String member, boolean left, String text);
+    }
+
+    private final Membership membership;
+    private long viewChanges;
+
+    Bank(String nodeId, Shares resources, Shares policy, Supplier<Map<String, Integer>> limits, int quorum, long roundMs,
+         Membership membership) {
+        this.membership = membership == null ? (m, l, t) -> { } : membership;
         this.nodeId = nodeId;
         this.resources = resources;
         this.policy = policy;
@@ -243,6 +253,15 @@ public final class Bank implements Receiver, AutoCloseable {
                 v instanceof org.jgroups.MergeView ? ", a merge" : "", now,
                 joined.isEmpty() ? "" : ", joined " + joined, left.isEmpty() ? "" : ", left " + left);
         reports.keySet().retainAll(now);
+        viewChanges++;
+        if (!before.isEmpty()) {
+            for (String m : joined) {
+                membership.changed(m, false, m + " joined the cluster (view " + viewId + ", members " + now + ")");
+            }
+            for (String m : left) {
+                membership.changed(m, true, m + " left the cluster (view " + viewId + ", members " + now + "); its shares are held for it");
+            }
+        }
         if (coordinator) {
             startReconcile();
         }
@@ -644,6 +663,6 @@ public final class Bank implements Receiver, AutoCloseable {
         table.forEach((m, row) -> copy.put(m, new TreeMap<>(row)));
         String state = view == null ? "joining" : ready ? "member" : "reconciling";
         status = new Status(state, viewId, coord == null ? null : name(coord), members, departed,
-                new TreeMap<>(created), copy, new TreeMap<>(own()), droppedReports.get());
+                new TreeMap<>(created), copy, new TreeMap<>(own()), droppedReports.get(), viewChanges);
     }
 }

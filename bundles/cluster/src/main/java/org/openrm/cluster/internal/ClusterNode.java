@@ -4,7 +4,12 @@ import java.net.InetAddress;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 
+import org.openrm.api.Alarm;
+import org.openrm.api.AlarmListener;
+import org.openrm.api.ClusterMembership;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.ReadinessCondition;
 import org.openrm.api.ResourceCatalog;
@@ -32,9 +37,10 @@ import org.slf4j.LoggerFactory;
  * <p>The shares live in the api bundle's ledgers, so an update of this bundle keeps them: the node leaves, keeps
  * admitting within what it holds, rejoins and reports it.
  */
-@Component(service = {ClusterNode.class, ReadinessCondition.class}, configurationPid = "org.openrm.cluster", immediate = true)
+@Component(service = {ClusterNode.class, ReadinessCondition.class, ClusterMembership.class}, configurationPid = "org.openrm.cluster",
+        immediate = true)
 @Designate(ocd = ClusterNode.Config.class)
-public class ClusterNode implements ReadinessCondition {
+public class ClusterNode implements ReadinessCondition, ClusterMembership {
     private static final Logger LOG = LoggerFactory.getLogger(ClusterNode.class);
 
     @ObjectClassDefinition(name = "openrm cluster", description = "Several resource managers, one view of capacity")
@@ -78,6 +84,7 @@ public class ClusterNode implements ReadinessCondition {
     private volatile Bank bank;
     private volatile String alone;
     private volatile String nodeId;
+    private final List<AlarmListener> alarmListeners = new CopyOnWriteArrayList<>();
 
     @Activate
     public ClusterNode(@Reference ResourceLedger ledger, @Reference PolicyLedger policy, Config config) {
@@ -95,6 +102,28 @@ public class ClusterNode implements ReadinessCondition {
     void unbindCatalog(ResourceCatalog c) {
         if (catalog == c) {
             catalog = null;
+        }
+    }
+
+    /** Membership changes go to alarm listeners (SNMP notifications): raised when a member left, cleared when one joined. */
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
+    void addAlarmListener(AlarmListener l) {
+        alarmListeners.add(l);
+    }
+
+    void removeAlarmListener(AlarmListener l) {
+        alarmListeners.remove(l);
+    }
+
+    /** Called on the cluster's protocol thread. */
+    private void membership(String member, boolean left, String text) {
+        Alarm a = new Alarm("cluster", "member", left, text, System.currentTimeMillis());
+        for (AlarmListener l : alarmListeners) {
+            try {
+                l.alarm(a);
+            } catch (RuntimeException e) {
+                LOG.warn("Alarm listener {} failed on {}", l, text, e);
+            }
         }
     }
 
@@ -139,7 +168,7 @@ public class ClusterNode implements ReadinessCondition {
         }
         alone = null;
         String xml = Stack.xml(c.bind_address(), c.bind_port(), peers, dns ? c.dns_query() : null, c.failure_ms());
-        Bank b = new Bank(nodeId, rs, ps, this::limits, quorum, c.rebalance_ms());
+        Bank b = new Bank(nodeId, rs, ps, this::limits, quorum, c.rebalance_ms(), this::membership);
         bank = b;
         b.start(() -> Stack.channel(xml), c.cluster_name());
         LOG.info("Cluster {}: node {} on {}, {} discovery {}, capacity created by a view of at least {} of {} members",
@@ -203,6 +232,50 @@ public class ClusterNode implements ReadinessCondition {
     @Override
     public String name() {
         return "cluster";
+    }
+
+    @Override
+    public boolean clustered() {
+        return bank != null;
+    }
+
+    @Override
+    public boolean coordinator() {
+        Bank b = bank;
+        return b != null && nodeId.equals(b.status().coordinator());
+    }
+
+    @Override
+    public List<String> members() {
+        Bank b = bank;
+        return b == null ? List.of() : b.status().members();
+    }
+
+    @Override
+    public List<String> departed() {
+        Bank b = bank;
+        return b == null ? List.of() : b.status().departed();
+    }
+
+    @Override
+    public long viewChanges() {
+        Bank b = bank;
+        return b == null ? 0 : b.status().viewChanges();
+    }
+
+    @Override
+    public Map<String, int[]> shares() {
+        Bank b = bank;
+        if (b == null) {
+            return Map.of();
+        }
+        Bank.Status s = b.status();
+        Map<String, int[]> out = new TreeMap<>();
+        s.created().forEach((k, v) -> {
+            int[] own = s.own().get(k);
+            out.put(k, new int[] {v, own == null ? 0 : own[1]});
+        });
+        return out;
     }
 
     @Override

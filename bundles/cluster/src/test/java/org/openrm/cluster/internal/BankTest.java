@@ -46,6 +46,8 @@ class BankTest {
     final AtomicInteger tenantMax = new AtomicInteger();
     final AtomicInteger portMax = new AtomicInteger();
     final AtomicInteger admitted = new AtomicInteger();
+    /** Membership events as each node heard them. */
+    final List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     final class Node {
         final String id;
@@ -66,7 +68,8 @@ class BankTest {
             Map<String, Integer> limits = new HashMap<>();
             limits.put("tenant:acme", TENANT_LIMIT);
             limits.put(Bank.RESOURCE + "mcp", PORTS);
-            bank = new Bank(id, ledger.shares(), policy.shares(), () -> limits, 2, 50);
+            bank = new Bank(id, ledger.shares(), policy.shares(), () -> limits, 2, 50,
+                    (member, left, text) -> events.add(id + ": " + member + (left ? " left" : " joined")));
             String xml = Stack.xml("127.0.0.1", port, peers, null, 1500);
             bank.start(() -> {
                 JChannel ch = Stack.channel(xml);
@@ -297,12 +300,14 @@ class BankTest {
         Node dead = nodes.get(1);
         dead.crash();
         await("a view of two", 20_000, () -> nodes.get(0).viewSize() == 2 && nodes.get(2).viewSize() == 2);
+        await("the leave told to the survivors", 5_000, () -> events.contains("n1: n2 left") && events.contains("n3: n2 left"));
         Thread.sleep(1500); // the survivors serve within their own shares
         assertNeverOver();
         int heldBySurvivors = shareSum("tenant:acme"); // the crashed node's ledger is empty now
         assertTrue(heldBySurvivors < TENANT_LIMIT, "the crashed node's share was handed out: " + heldBySurvivors);
         dead.start(peers); // the same node id, fresh state: it reports holding nothing, the survivors take it back
         await("a view of three again", 30_000, () -> nodes.stream().allMatch(n -> n.viewSize() == 3));
+        await("the return told to the survivors", 5_000, () -> events.contains("n1: n2 joined") && events.contains("n3: n2 joined"));
         Thread.sleep(1000);
         stopLoad();
         assertNeverOver();

@@ -39,8 +39,16 @@ final class Metrics {
     private final Histogram setup;
     private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.create();
 
+    private final java.util.function.Supplier<org.openrm.api.ClusterMembership> cluster;
+
     Metrics(java.util.function.Supplier<NodeView> views, boolean jvm) {
+        this(views, jvm, () -> null);
+    }
+
+    Metrics(java.util.function.Supplier<NodeView> views, boolean jvm,
+            java.util.function.Supplier<org.openrm.api.ClusterMembership> cluster) {
         this.views = views;
+        this.cluster = cluster;
         admitted = Counter.builder().name("openrm_calls_admitted")
                 .help("Calls admitted: a media server was chosen and a port taken").register(registry);
         rejected = Counter.builder().name("openrm_calls_rejected")
@@ -186,6 +194,27 @@ final class Metrics {
                 out.add(gauge("openrm_cdr_spool_bytes", "Bytes the durable CDR spool holds on disk", bs.spoolBytes()));
                 out.add(counter("openrm_cdr_delivered", "Records delivered to the broker", bs.delivered()));
                 out.add(counter("openrm_cdr_dropped", "Records dropped because the spool was full", bs.dropped()));
+            }
+            org.openrm.api.ClusterMembership cm = cluster.get();
+            if (cm != null && cm.clustered()) {
+                out.add(gauge("openrm_cluster_members", "Members of this node's cluster view, itself included", cm.members().size()));
+                out.add(gauge("openrm_cluster_departed", "Members gone from the view whose shares are held for them",
+                        cm.departed().size()));
+                out.add(gauge("openrm_cluster_coordinator", "1 while this node coordinates the view (moves the shares)",
+                        cm.coordinator() ? 1 : 0));
+                out.add(counter("openrm_cluster_view_changes", "Cluster views installed (joins, leaves, merges)", cm.viewChanges()));
+                GaugeSnapshot.Builder created = GaugeSnapshot.builder().name("openrm_cluster_limit")
+                        .help("Capacity of a limit created in the cluster (the limit all nodes share)");
+                GaugeSnapshot.Builder share = GaugeSnapshot.builder().name("openrm_cluster_share")
+                        .help("This node's share of a limit of the cluster");
+                for (Map.Entry<String, int[]> e : cm.shares().entrySet()) {
+                    int colon = e.getKey().indexOf(':');
+                    Labels l = Labels.of("kind", e.getKey().substring(0, Math.max(0, colon)), "name", e.getKey().substring(colon + 1));
+                    created.dataPoint(GaugeSnapshot.GaugeDataPointSnapshot.builder().labels(l).value(e.getValue()[0]).build());
+                    share.dataPoint(GaugeSnapshot.GaugeDataPointSnapshot.builder().labels(l).value(e.getValue()[1]).build());
+                }
+                out.add(created.build());
+                out.add(share.build());
             }
             return new MetricSnapshots(out);
         }

@@ -112,6 +112,10 @@ public class OpsService implements SessionListener {
             policyOption = ReferencePolicyOption.GREEDY)
     volatile BillingStatus billing;
 
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    volatile org.openrm.api.ClusterMembership cluster;
+
     private final List<ReadinessCondition> conditions = new CopyOnWriteArrayList<>();
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
@@ -169,7 +173,7 @@ public class OpsService implements SessionListener {
                 () -> conditions, c.live_stall_ms());
         this.view = v;
         if (metrics == null || old.metrics_jvm() != c.metrics_jvm()) {
-            metrics = new Metrics(() -> view, c.metrics_jvm()); // counters start over only when the JVM families change
+            metrics = new Metrics(() -> view, c.metrics_jvm(), () -> cluster); // counters start over only when the JVM families change
         }
         if (httpPool == null) {
             // two threads, a short queue: a probe storm waits or is refused, it never grows threads or memory

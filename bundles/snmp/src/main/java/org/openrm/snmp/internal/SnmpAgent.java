@@ -230,6 +230,11 @@ public class SnmpAgent implements SessionListener, ResourceStateListener, AlarmL
 
     @Override
     public void alarm(Alarm a) {
+        if ("cluster".equals(a.source()) && "member".equals(a.name())) {
+            agent.notify(mib.notification(a.raised() ? 11 : 10), List.of(Agentx.VarBind.of(mib.notifyObject(1), SubAgent.text(a.text()))));
+            LOG.info("SNMP notification {}: {}", a.raised() ? "openrmClusterMemberLeft" : "openrmClusterMemberJoined", a.text());
+            return;
+        }
         if (!"billing".equals(a.source()) || !"delivery-stalled".equals(a.name())) {
             return;
         }
