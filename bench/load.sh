@@ -34,6 +34,13 @@ while IFS= read -r line; do
   sed -i "/^$key *=/d" "$rm_home/etc/org.openrm.sip.cfg"
   echo "$line" >> "$rm_home/etc/org.openrm.sip.cfg"
 done <<< "${OPENRM_BENCH_SIP_CFG:-}"
+# OPENRM_BENCH_CLUSTER_CFG: the same for org.openrm.cluster.cfg (bench/cluster.sh makes the node a cluster member)
+while IFS= read -r line; do
+  [ -n "$line" ] || continue
+  key=$(echo "${line%%=*}" | tr -d ' ')
+  sed -i "/^$key *=/d" "$rm_home/etc/org.openrm.cluster.cfg"
+  echo "$line" >> "$rm_home/etc/org.openrm.cluster.cfg"
+done <<< "${OPENRM_BENCH_CLUSTER_CFG:-}"
 cat > "$rm_home/etc/org.openrm.resource-mcp1.cfg" <<CFG
 lrg = default
 uri = sip:127.0.0.1:$mcpa$suffix

@@ -43,6 +43,10 @@ public class RouteBench {
     @Param({"2", "50"})
     public int resources;
 
+    /** alone: shares unlimited (no cluster); clustered: every limit under cluster shares, as on a clustered node. */
+    @Param({"alone", "clustered"})
+    public String shares;
+
     private final InMemoryResourceLedger ledger = new InMemoryResourceLedger();
     private final InMemoryPolicyLedger policy = new InMemoryPolicyLedger();
     private RoutingEngine engine;
@@ -74,6 +78,16 @@ public class RouteBench {
             m.put(r.pid(), r);
         }
         engine.apply(m);
+        if ("clustered".equals(shares)) {
+            ledger.shares().manage(true);
+            policy.shares().manage(true);
+            for (int i = 0; i < resources; i++) {
+                ledger.shares().grant("mcp" + i, 1000);
+            }
+            for (String k : List.of("profile:welcome", "profile:promo", "tenant:acme", "tenant:acme-sales")) {
+                policy.shares().grant(k, 100_000);
+            }
+        }
         call = new CallRequest("bench-call", "sip:5551234@10.1.1.1", "5551234", "sip:caller@10.2.2.2",
                 "sip:5551234@10.1.1.1", Map.of(), "");
         if (!(engine.route(call) instanceof RouteResult.Target t)) {

@@ -84,8 +84,17 @@ public final class Bank implements Receiver, AutoCloseable {
     /** Yields received, credited to the coordinator after the next table is acknowledged. */
     private final Map<String, Integer> yieldedToCredit = new HashMap<>();
     private final Map<String, Map<String, Integer>> tableDelta = new HashMap<>();
+    /** Coordinator: per member, the last yield (by its sequence) whose credit the next table carries. */
+    private final Map<String, Integer> yieldAcks = new HashMap<>();
     // member only
     private Map<String, int[]> lastSent = Map.of();
+    /**
+     * Yields sent and not yet seen credited (by a table acknowledging their sequence): seq → {coordinator, key →
+     * amount}. While the coordinator they went to is gone, this member's state counts them as held by it, so the
+     * side this member is on never takes back what the coordinator's side may have credited.
+     */
+    private final Map<Integer, Object[]> pendingYields = new LinkedHashMap<>();
+    private int yieldSeq;
     private int round;
     private volatile Status status = Status.starting();
 
@@ -105,9 +114,24 @@ public final class Bank implements Receiver, AutoCloseable {
 
     private final Membership membership;
     private long viewChanges;
+    /** Where the table and the amounts created are kept across restarts (null: nowhere). */
+    private final java.nio.file.Path store;
+    private boolean dirty;
+    private long writtenAt;
 
     Bank(String nodeId, Shares resources, Shares policy, Supplier<Map<String, Integer>> limits, int quorum, long roundMs,
          Membership membership) {
+        this(nodeId, resources, policy, limits, quorum, roundMs, membership, null);
+    }
+
+    /**
+     * @param store file keeping this node's copy of the table: a node restarted (a whole cluster restarted) still
+     *              counts what members it cannot see hold, so a restarted majority never creates capacity again
+     */
+    Bank(String nodeId, Shares resources, Shares policy, Supplier<Map<String, Integer>> limits, int quorum, long roundMs,
+         Membership membership, java.nio.file.Path store) {
+        this.store = store;
+        load();
         this.membership = membership == null ? (m, l, t) -> { } : membership;
         this.nodeId = nodeId;
         this.resources = resources;
@@ -154,9 +178,46 @@ public final class Bank implements Receiver, AutoCloseable {
         return new long[] {sentMessages.get(), sentBytes.get(), moved.get()};
     }
 
+    private void load() {
+        if (store == null || !java.nio.file.Files.exists(store)) {
+            return;
+        }
+        try {
+            byte[] b = java.nio.file.Files.readAllBytes(store);
+            Wire w = Wire.decode(b, 0, b.length);
+            w.table.forEach((m, row) -> table.put(m, new HashMap<>(row)));
+            created.putAll(w.created);
+            LOG.info("Cluster table of {} member(s) and {} limit(s) read from {}", table.size(), created.size(), store);
+        } catch (Exception e) {
+            LOG.warn("Cluster table in {} not readable, ignored: {}", store, e.toString());
+        }
+    }
+
+    /** Writes the table if it changed, at most once a second (and at close). */
+    private void persist(boolean now) {
+        if (store == null || !dirty || (!now && System.nanoTime() - writtenAt < 1_000_000_000L)) {
+            return;
+        }
+        try {
+            java.nio.file.Path tmp = store.resolveSibling(store.getFileName() + ".tmp");
+            java.nio.file.Files.write(tmp, new Wire(Wire.STATE, 0, 0, null, table, created).encode());
+            java.nio.file.Files.move(tmp, store, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            dirty = false;
+            writtenAt = System.nanoTime();
+        } catch (Exception e) {
+            LOG.warn("Cluster table not written to {}: {}", store, e.toString());
+        }
+    }
+
     @Override
     public void close() {
         JChannel ch = channel;
+        try {
+            loop.submit(() -> persist(true)).get(2, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            // closing anyway
+        }
         loop.shutdownNow();
         if (ch != null) {
             ch.close(); // a graceful leave: the others see a view without this node at once
@@ -253,6 +314,11 @@ public final class Bank implements Receiver, AutoCloseable {
                 v instanceof org.jgroups.MergeView ? ", a merge" : "", now,
                 joined.isEmpty() ? "" : ", joined " + joined, left.isEmpty() ? "" : ", left " + left);
         reports.keySet().retainAll(now);
+        refusalsSeen.keySet().retainAll(now);
+        if (new HashSet<>(now).size() < now.size()) {
+            LOG.error("Cluster view {}: two members share a node.id ({}): shares cannot be told apart; give each node its own",
+                    viewId, now);
+        }
         viewChanges++;
         if (!before.isEmpty()) {
             for (String m : joined) {
@@ -272,6 +338,7 @@ public final class Bank implements Receiver, AutoCloseable {
         states.clear();
         tableDelta.clear();
         yieldedToCredit.clear();
+        yieldAcks.clear();
         epoch = nextEpoch++;
         ready = false;
         reconcileSentAt = System.nanoTime();
@@ -293,7 +360,7 @@ public final class Bank implements Receiver, AutoCloseable {
                     ready = false;
                     lastSent = Map.of(); // the next report is a full one: a new coordinator knows nothing yet
                 }
-                send(src, new Wire(Wire.STATE, viewId, w.epoch, own(), table, created));
+                send(src, new Wire(Wire.STATE, viewId, w.epoch, own(), tableWithYieldsInFlight(), created));
             }
             case Wire.STATE -> {
                 if (coordinator && w.view == viewId && w.epoch == epoch && !ready) {
@@ -314,6 +381,12 @@ public final class Bank implements Receiver, AutoCloseable {
                 }
                 applyTable(w.table);
                 w.created.forEach((k, v) -> created.merge(k, v, Math::max));
+                dirty = true;
+                int[] ack = w.keys.get(nodeId);
+                if (ack != null) {
+                    String from = name(src);
+                    pendingYields.entrySet().removeIf(e -> e.getKey() <= ack[0] && from.equals(e.getValue()[0]));
+                }
                 if (!ready) {
                     ready = true;
                     publishStatus();
@@ -340,12 +413,26 @@ public final class Bank implements Receiver, AutoCloseable {
                     }
                 });
                 if (!given.isEmpty()) {
-                    send(src, new Wire(Wire.YIELDED, viewId, epoch, given, null, null));
+                    int seq = ++yieldSeq;
+                    Map<String, Integer> amounts = new HashMap<>();
+                    given.forEach((k, v) -> amounts.put(k, v[0]));
+                    pendingYields.put(seq, new Object[] {name(src), amounts});
+                    while (pendingYields.size() > MAX_PENDING_YIELDS) {
+                        // bounded: the oldest is dropped, as if credited (logged: a partition now could over-count it)
+                        Integer oldest = pendingYields.keySet().iterator().next();
+                        pendingYields.remove(oldest);
+                        LOG.warn("Cluster: more than {} yields unconfirmed; the oldest forgotten", MAX_PENDING_YIELDS);
+                    }
+                    send(src, new Wire(Wire.YIELDED, viewId, epoch, given, null, Map.of("seq", seq)));
                 }
             }
             case Wire.YIELDED -> {
                 if (coordinator && ready && w.view == viewId && w.epoch == epoch) {
                     String m = name(src);
+                    Integer seq = w.created.get("seq");
+                    if (seq != null) {
+                        yieldAcks.merge(m, seq, Math::max);
+                    }
                     w.keys.forEach((k, n) -> {
                         // the member's entry shrinks now (it already gave them up); the coordinator's grows only
                         // once the table that shows it is acknowledged
@@ -413,9 +500,10 @@ public final class Bank implements Receiver, AutoCloseable {
         }
         reclaim.forEach(this::grantOwn);
         ready = true;
+        dirty = true;
         int taken = reclaim.values().stream().mapToInt(Integer::intValue).sum();
         LOG.info("Cluster view {}: shares reconciled over {} member(s){}", viewId, present.size(),
-                taken > 0 ? ", " + taken + " unheld unit(s) taken back into the coordinator's share" : "");
+                taken > 0 ? ", " + taken + " unheld unit(s) taken back into the coordinator's share " + new TreeMap<>(reclaim) : "");
         publishStatus();
     }
 
@@ -424,6 +512,7 @@ public final class Bank implements Receiver, AutoCloseable {
             return;
         }
         round++;
+        persist(false);
         Map<String, int[]> mine = own();
         if (!coordinator) {
             Map<String, int[]> changed = new HashMap<>();
@@ -489,6 +578,7 @@ public final class Bank implements Receiver, AutoCloseable {
                     setEntry(nodeId, k, entry(nodeId, k) + add);
                     selfCredit.merge(k, add, Integer::sum);
                 }
+                // capacity created (or raised) only by a quorum; without one the key keeps what it has
                 continue;
             }
             if (target < made) {
@@ -498,8 +588,17 @@ public final class Bank implements Receiver, AutoCloseable {
                     setEntry(nodeId, k, entry(nodeId, k) - x);
                 }
             }
-            // targets: each member's count plus a part of all unused shares, weighted by its load and refusals
-            long idle = 0;
+            // targets: each member's count plus a part of the capacity nobody uses (created, less the counts here and
+            // the shares held for members that are gone), weighted by its load and refusals; so after a lowered limit
+            // the members above target give back and the coordinator destroys what exceeds the new limit
+            long held = 0;
+            long counted = 0;
+            for (Map.Entry<String, Map<String, Integer>> row : table.entrySet()) {
+                if (!present.contains(row.getKey())) {
+                    held += row.getValue().getOrDefault(k, 0);
+                }
+            }
+            long idle;
             long weights = 0;
             Map<String, long[]> rows = new LinkedHashMap<>();
             for (String m : present) {
@@ -510,13 +609,14 @@ public final class Bank implements Receiver, AutoCloseable {
                 refusalsSeen.get(m).put(k, refusals);
                 int share = entry(m, k);
                 long w = 1L + count + 4L * Math.max(0, refusals - seen);
-                idle += Math.max(0, share - count);
+                counted += count;
                 weights += w;
                 rows.put(m, new long[] {count, share, w});
             }
             if (rows.isEmpty()) {
                 continue;
             }
+            idle = Math.max(0, created.get(k) - held - counted);
             // the coordinator grants from its own unused share, keeping the headroom its own target gives it
             int[] self = mine.get(k);
             long[] selfRow = rows.get(nodeId);
@@ -552,13 +652,17 @@ public final class Bank implements Receiver, AutoCloseable {
         }
         Map<String, Map<String, Integer>> delta = new HashMap<>(tableDelta);
         tableDelta.clear();
-        if (!multicast(new Wire(Wire.ALLOC, viewId, epoch, null, delta, created), true)) {
+        Map<String, int[]> acks = new HashMap<>();
+        yieldAcks.forEach((m, seq) -> acks.put(m, new int[] {seq}));
+        yieldAcks.clear();
+        if (!multicast(new Wire(Wire.ALLOC, viewId, epoch, acks, delta, created), true)) {
             // not every member acknowledged: nothing of this round is credited; the next reconciliation finds it
             LOG.warn("Cluster view {}: a table update was not acknowledged by every member; reconciling", viewId);
             startReconcile();
             return;
         }
         selfCredit.forEach(this::grantOwn);
+        dirty = true;
         if (!grants.isEmpty()) {
             multicast(new Wire(Wire.COMMIT, viewId, epoch, null, grants, null), false);
         }
@@ -584,6 +688,33 @@ public final class Bank implements Receiver, AutoCloseable {
     private void setEntry(String member, String key, int value) {
         table.computeIfAbsent(member, x -> new HashMap<>()).put(key, Math.max(0, value));
         tableDelta.computeIfAbsent(member, x -> new HashMap<>()).put(key, Math.max(0, value));
+    }
+
+    /** Most yields one member keeps unconfirmed (a few per round are normal). */
+    static final int MAX_PENDING_YIELDS = 10_000;
+
+    /**
+     * This member's copy of the table for a reconciliation: yields still in flight to a coordinator that is not in
+     * the view count as held by it (it may have credited them on its side); those to a member of the view are void
+     * (a message of an older epoch is never credited), so they are forgotten.
+     */
+    private Map<String, Map<String, Integer>> tableWithYieldsInFlight() {
+        List<String> present = memberNames();
+        Map<String, Map<String, Integer>> copy = new HashMap<>();
+        table.forEach((m, row) -> copy.put(m, new HashMap<>(row)));
+        for (java.util.Iterator<Object[]> it = pendingYields.values().iterator(); it.hasNext(); ) {
+            Object[] y = it.next();
+            String to = (String) y[0];
+            if (present.contains(to)) {
+                it.remove();
+                continue;
+            }
+            @SuppressWarnings("unchecked")
+            Map<String, Integer> amounts = (Map<String, Integer>) y[1];
+            Map<String, Integer> row = copy.computeIfAbsent(to, x -> new HashMap<>());
+            amounts.forEach((k, n) -> row.merge(k, n, Integer::sum));
+        }
+        return copy;
     }
 
     private void applyTable(Map<String, Map<String, Integer>> entries) {

@@ -84,12 +84,17 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
     private volatile Bank bank;
     private volatile String alone;
     private volatile String nodeId;
+    /** The table's copy on disk, in the bundle's data area (kept across restarts and updates). */
+    private final java.nio.file.Path store;
     private final List<AlarmListener> alarmListeners = new CopyOnWriteArrayList<>();
 
     @Activate
-    public ClusterNode(@Reference ResourceLedger ledger, @Reference PolicyLedger policy, Config config) {
+    public ClusterNode(@Reference ResourceLedger ledger, @Reference PolicyLedger policy, Config config,
+                       org.osgi.framework.BundleContext context) {
         this.ledger = ledger;
         this.policy = policy;
+        java.io.File f = context == null ? null : context.getDataFile("cluster-table.bin");
+        this.store = f == null ? null : f.toPath();
         start(config);
     }
 
@@ -168,7 +173,7 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
         }
         alone = null;
         String xml = Stack.xml(c.bind_address(), c.bind_port(), peers, dns ? c.dns_query() : null, c.failure_ms());
-        Bank b = new Bank(nodeId, rs, ps, this::limits, quorum, c.rebalance_ms(), this::membership);
+        Bank b = new Bank(nodeId, rs, ps, this::limits, quorum, c.rebalance_ms(), this::membership, store);
         bank = b;
         b.start(() -> Stack.channel(xml), c.cluster_name());
         LOG.info("Cluster {}: node {} on {}, {} discovery {}, capacity created by a view of at least {} of {} members",
