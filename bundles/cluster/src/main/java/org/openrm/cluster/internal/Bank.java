@@ -45,6 +45,11 @@ public final class Bank implements Receiver, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Bank.class);
     /** Cluster keys of resources: {@code resource:<name>}; other keys are policy keys as the ledger names them. */
     static final String RESOURCE = "resource:";
+    /**
+     * The table's row of units retired by lowered limits: held by nobody, counted as held by everyone (like a member
+     * that never comes back), so the amount created can only grow and copies still merge by maximum.
+     */
+    static final String RETIRED = "~retired";
     /** REPORT messages waiting on the protocol thread beyond which new ones are dropped (the sender repeats them). */
     static final int MAX_QUEUED_REPORTS = 10_000;
 
@@ -571,21 +576,23 @@ public final class Bank implements Receiver, AutoCloseable {
             Integer limit = lim.get(k);
             Integer made = created.get(k);
             int target = limit == null ? 0 : limit;
-            if (made == null || target > made) {
+            // what was created only ever grows (copies merge by maximum); a lowered limit retires units instead
+            int effective = made == null ? 0 : made - entry(RETIRED, k);
+            if (made == null || target > effective) {
                 if (limit != null && hasQuorum) {
-                    int add = target - (made == null ? 0 : made);
-                    created.put(k, target);
+                    int add = target - effective;
+                    created.put(k, (made == null ? 0 : made) + add);
                     setEntry(nodeId, k, entry(nodeId, k) + add);
                     selfCredit.merge(k, add, Integer::sum);
                 }
                 // capacity created (or raised) only by a quorum; without one the key keeps what it has
                 continue;
             }
-            if (target < made) {
-                int x = giveBackOwn(k, made - target);
+            if (target < effective) {
+                int x = giveBackOwn(k, effective - target);
                 if (x > 0) {
-                    created.put(k, made - x);
                     setEntry(nodeId, k, entry(nodeId, k) - x);
+                    setEntry(RETIRED, k, entry(RETIRED, k) + x);
                 }
             }
             // targets: each member's count plus a part of the capacity nobody uses (created, less the counts here and
@@ -786,14 +793,16 @@ public final class Bank implements Receiver, AutoCloseable {
         List<String> members = memberNames();
         List<String> departed = new ArrayList<>();
         for (Map.Entry<String, Map<String, Integer>> e : table.entrySet()) {
-            if (!members.contains(e.getKey()) && e.getValue().values().stream().anyMatch(v -> v > 0)) {
+            if (!members.contains(e.getKey()) && !RETIRED.equals(e.getKey()) && e.getValue().values().stream().anyMatch(v -> v > 0)) {
                 departed.add(e.getKey());
             }
         }
         Map<String, Map<String, Integer>> copy = new TreeMap<>();
         table.forEach((m, row) -> copy.put(m, new TreeMap<>(row)));
         String state = view == null ? "joining" : ready ? "member" : "reconciling";
+        Map<String, Integer> inForce = new TreeMap<>();
+        created.forEach((k, v) -> inForce.put(k, v - entry(RETIRED, k)));
         status = new Status(state, viewId, coord == null ? null : name(coord), members, departed,
-                new TreeMap<>(created), copy, new TreeMap<>(own()), droppedReports.get(), viewChanges);
+                inForce, copy, new TreeMap<>(own()), droppedReports.get(), viewChanges);
     }
 }

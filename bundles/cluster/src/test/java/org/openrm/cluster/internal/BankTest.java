@@ -46,6 +46,11 @@ class BankTest {
     final AtomicInteger tenantMax = new AtomicInteger();
     final AtomicInteger portMax = new AtomicInteger();
     final AtomicInteger admitted = new AtomicInteger();
+    /** The model every node routes by (as the config server gives it to all). */
+    final Map<String, Integer> limits = new java.util.concurrent.ConcurrentHashMap<>(
+            Map.of("tenant:acme", TENANT_LIMIT, Bank.RESOURCE + "mcp", PORTS));
+    /** The tenant limit the callers are held to (the ledger's own check), as routing passes it. */
+    volatile int tenantLimit = TENANT_LIMIT;
     /** Membership events as each node heard them. */
     final List<String> events = new java.util.concurrent.CopyOnWriteArrayList<>();
 
@@ -66,9 +71,6 @@ class BankTest {
         void start(List<String> peers) {
             ledger.shares().manage(true);
             policy.shares().manage(true);
-            Map<String, Integer> limits = new HashMap<>();
-            limits.put("tenant:acme", TENANT_LIMIT);
-            limits.put(Bank.RESOURCE + "mcp", PORTS);
             bank = new Bank(id, ledger.shares(), policy.shares(), () -> limits, 2, 50,
                     (member, left, text) -> events.add(id + ": " + member + (left ? " left" : " joined")), store);
             String xml = Stack.xml("127.0.0.1", port, peers, null, 1500);
@@ -113,7 +115,7 @@ class BankTest {
             InMemoryPolicyLedger p = policy;
             boolean acme = ThreadLocalRandom.current().nextBoolean();
             List<String> keys = acme ? KEYS : FREE;
-            if (p.admit(keys, new int[] {acme ? TENANT_LIMIT : -1}, null) == null) {
+            if (p.admit(keys, new int[] {acme ? tenantLimit : -1}, null) == null) {
                 Thread.sleep(1);
                 return;
             }
@@ -335,6 +337,30 @@ class BankTest {
         awaitAllShares();
         System.out.printf("restart: %d calls admitted, at most %d ports and %d tenant calls at once%n",
                 admitted.get(), portMax.get(), tenantMax.get());
+    }
+
+    @Test
+    void aLoweredLimitIsRetiredFromTheSharesAndARaisedOneCreated() throws Exception {
+        startNodes(3);
+        await("a view of three", 20_000, () -> nodes.stream().allMatch(n -> n.viewSize() == 3));
+        awaitAllShares();
+        startLoad(16);
+        Thread.sleep(1000);
+        // lowered to 5 everywhere; each node's own check stays at 12, so only the cluster's shares can hold it at 5
+        limits.put("tenant:acme", 5);
+        await("the shares down to the new limit", 15_000, () -> shareSum("tenant:acme") <= 5);
+        Thread.sleep(500);
+        tenantMax.set(tenantLive.get());
+        Thread.sleep(2000);
+        assertTrue(tenantMax.get() <= 5, "calls above the lowered limit: " + tenantMax.get());
+        assertTrue(tenantMax.get() >= 4, "the lowered limit left unused: " + tenantMax.get());
+        limits.put("tenant:acme", TENANT_LIMIT);
+        await("the raised limit shared out", 15_000, () -> shareSum("tenant:acme") == TENANT_LIMIT);
+        tenantMax.set(0);
+        Thread.sleep(2000);
+        stopLoad();
+        assertNeverOver();
+        assertTrue(tenantMax.get() >= TENANT_LIMIT * 3 / 4, "the raised limit left unused: " + tenantMax.get());
     }
 
     @Test
