@@ -19,6 +19,10 @@ cleanup() {
   for h in "${homes[@]}"; do "$h/bin/stop" >/dev/null 2>&1 || true; done
   sleep 2
   for h in "${homes[@]}"; do pkill -f "karaf.base=$h" 2>/dev/null || true; done
+  for h in "${homes[@]}"; do
+    for i in $(seq 1 60); do pgrep -f "karaf.base=$h" >/dev/null || break; sleep 1; done
+    pkill -9 -f "karaf.base=$h" 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 for i in $(seq 2 "$members"); do

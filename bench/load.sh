@@ -57,6 +57,9 @@ cleanup() {
   "$rm_home/bin/stop" >/dev/null 2>&1 || true
   sleep 2
   pkill -f "karaf.base=$rm_home" 2>/dev/null || true
+  # SIGTERM drains calls first: wait for the JVM to be gone (bounded), so the next run starts on a quiet machine
+  for i in $(seq 1 60); do pgrep -f "karaf.base=$rm_home" >/dev/null || return 0; sleep 1; done
+  pkill -9 -f "karaf.base=$rm_home" 2>/dev/null || true
 }
 trap cleanup EXIT
 "$rm_home/bin/start"
@@ -69,7 +72,12 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$jvm/stat"; }
 cd "$work"
 sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpa" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
 sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpb" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
-sleep 1
+# the node ready (/health/ready 200: configuration, SIP, a media server in service, and in a cluster its shares)
+# before the first call, as a SIP Server that follows readiness would do
+for i in $(seq 1 60); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${OPENRM_BENCH_HEALTH_PORT:-18300}/health/ready")" = 200 ] && break
+  sleep 1
+done
 
 printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %-8s %s\n' rate calls ok failed fail% p50ms p99ms cpu-us/call rss-MB failing-seconds@last
 best=0
