@@ -6,6 +6,7 @@
 # Prints per step: offered rate, calls, failed, failure %, setup latency p50/p99 (ms), the number of
 # seconds in which calls failed and the last of them (recovery), and the highest rate with < 0.1 % failed
 # calls. Setup latency is INVITE sent to 200 received at the sipp UAC. Needs: mvn -DskipTests install done, sipp installed.
+# OPENRM_BENCH_PROXY=kamailio runs the same steps through Kamailio instead (bench/kamailio.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -21,63 +22,93 @@ for p in "$sip" "$mcpa" "$mcpb" "$uacport"; do
   fi
 done
 work=$(mktemp -d /tmp/openrm-bench.XXXX)
-# OPENRM_BENCH_TARBALL: another build of the appliance (an A/B comparison in one sitting)
-tar xzf "${OPENRM_BENCH_TARBALL:-$(ls "$root"/assembly/target/openrm-assembly-*.tar.gz)}" -C "$work"
-rm_home=$(echo "$work"/openrm-assembly-*)
-sed -i "s/^listen.port.*/listen.port = $sip/" "$rm_home/etc/org.openrm.sip.cfg"
-[ ! -f "$rm_home/etc/org.openrm.ops.cfg" ] || sed -i "s/^health.port.*/health.port = ${OPENRM_BENCH_HEALTH_PORT:-18300}/; s/^metrics.port.*/metrics.port = ${OPENRM_BENCH_METRICS_PORT:-18200}/" "$rm_home/etc/org.openrm.ops.cfg"
-sed -i "s/^sshPort.*/sshPort = 18101/" "$rm_home/etc/org.apache.karaf.shell.cfg"
-# OPENRM_BENCH_SIP_CFG: "key = value" lines that replace those keys in org.openrm.sip.cfg, to try a setting
-while IFS= read -r line; do
-  [ -n "$line" ] || continue
-  key=$(echo "${line%%=*}" | tr -d ' ')
-  sed -i "/^$key *=/d" "$rm_home/etc/org.openrm.sip.cfg"
-  echo "$line" >> "$rm_home/etc/org.openrm.sip.cfg"
-done <<< "${OPENRM_BENCH_SIP_CFG:-}"
-# OPENRM_BENCH_CLUSTER_CFG: the same for org.openrm.cluster.cfg (bench/cluster.sh makes the node a cluster member)
-while IFS= read -r line; do
-  [ -n "$line" ] || continue
-  key=$(echo "${line%%=*}" | tr -d ' ')
-  sed -i "/^$key *=/d" "$rm_home/etc/org.openrm.cluster.cfg"
-  echo "$line" >> "$rm_home/etc/org.openrm.cluster.cfg"
-done <<< "${OPENRM_BENCH_CLUSTER_CFG:-}"
-cat > "$rm_home/etc/org.openrm.resource-mcp1.cfg" <<CFG
+pids=()
+# OPENRM_BENCH_PROXY=kamailio: the same steps through Kamailio's dispatcher (bench/kamailio.sh) instead of openrm
+proxy=${OPENRM_BENCH_PROXY:-openrm}
+if [ "$proxy" = kamailio ]; then
+  kdir="$work/kamailio"; mkdir -p "$kdir"
+  printf '1 sip:127.0.0.1:%s%s\n1 sip:127.0.0.1:%s%s\n' "$mcpa" "$suffix" "$mcpb" "$suffix" > "$kdir/dispatcher.list"
+  modules=$(dirname "$(find /usr/lib -name dispatcher.so -path '*kamailio*' | head -1)")
+  sed "s|__PORT__|$sip|g; s|__LIST__|$kdir/dispatcher.list|; s|__MODULES__|$modules/|" "$here/kamailio/kamailio.cfg" > "$kdir/kamailio.cfg"
+  cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ ! -f "$kdir/kamailio.pid" ] || kill "$(cat "$kdir/kamailio.pid")" 2>/dev/null || true
+    sleep 2
+    pkill -f "kamailio -f $kdir/kamailio.cfg" 2>/dev/null || true
+  }
+  trap cleanup EXIT
+  # -m: shared memory (MB) for transactions at the highest rates; -M: per-process memory
+  kamailio -f "$kdir/kamailio.cfg" -P "$kdir/kamailio.pid" -w "$kdir" -m "${OPENRM_BENCH_KAMAILIO_SHM:-1024}" -M 16 -DD -E \
+    > "$kdir/kamailio.log" 2>&1 &
+  for i in $(seq 1 30); do ss -Hlun "sport = :$sip" | grep -q . && break; sleep 1; done
+  # the CPU and memory of every Kamailio process (main, workers, timers)
+  cpu_ticks() { local t=0 p; for p in $(pgrep -f "kamailio -f $kdir/kamailio.cfg"); do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done; echo "$t"; }
+  rss_mb() { local k=0 p; for p in $(pgrep -f "kamailio -f $kdir/kamailio.cfg"); do k=$(( k + $(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0) )); done; echo $(( k / 1024 )); }
+  ready() { return 0; }
+else
+  # OPENRM_BENCH_TARBALL: another build of the appliance (an A/B comparison in one sitting)
+  tar xzf "${OPENRM_BENCH_TARBALL:-$(ls "$root"/assembly/target/openrm-assembly-*.tar.gz)}" -C "$work"
+  rm_home=$(echo "$work"/openrm-assembly-*)
+  sed -i "s/^listen.port.*/listen.port = $sip/" "$rm_home/etc/org.openrm.sip.cfg"
+  [ ! -f "$rm_home/etc/org.openrm.ops.cfg" ] || sed -i "s/^health.port.*/health.port = ${OPENRM_BENCH_HEALTH_PORT:-18300}/; s/^metrics.port.*/metrics.port = ${OPENRM_BENCH_METRICS_PORT:-18200}/" "$rm_home/etc/org.openrm.ops.cfg"
+  sed -i "s/^sshPort.*/sshPort = 18101/" "$rm_home/etc/org.apache.karaf.shell.cfg"
+  # OPENRM_BENCH_SIP_CFG / OPENRM_BENCH_CLUSTER_CFG: "key = value" lines that replace those keys in
+  # org.openrm.sip.cfg / org.openrm.cluster.cfg, to try a setting (bench/cluster.sh makes the node a cluster member)
+  override() {
+    local file=$1 line key
+    while IFS= read -r line; do
+      [ -n "$line" ] || continue
+      key=$(echo "${line%%=*}" | tr -d ' ')
+      sed -i "/^$key *=/d" "$file"
+      echo "$line" >> "$file"
+    done
+  }
+  override "$rm_home/etc/org.openrm.sip.cfg" <<< "${OPENRM_BENCH_SIP_CFG:-}"
+  override "$rm_home/etc/org.openrm.cluster.cfg" <<< "${OPENRM_BENCH_CLUSTER_CFG:-}"
+  cat > "$rm_home/etc/org.openrm.resource-mcp1.cfg" <<CFG
 lrg = default
 uri = sip:127.0.0.1:$mcpa$suffix
 capacity = 100000
 CFG
-cat > "$rm_home/etc/org.openrm.resource-mcp2.cfg" <<CFG
+  cat > "$rm_home/etc/org.openrm.resource-mcp2.cfg" <<CFG
 lrg = default
 uri = sip:127.0.0.1:$mcpb$suffix
 capacity = 100000
 CFG
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  "$rm_home/bin/stop" >/dev/null 2>&1 || true
-  sleep 2
-  pkill -f "karaf.base=$rm_home" 2>/dev/null || true
-  # SIGTERM drains calls first: wait for the JVM to be gone (bounded), so the next run starts on a quiet machine
-  for i in $(seq 1 60); do pgrep -f "karaf.base=$rm_home" >/dev/null || return 0; sleep 1; done
-  pkill -9 -f "karaf.base=$rm_home" 2>/dev/null || true
-}
-trap cleanup EXIT
-"$rm_home/bin/start"
-for i in $(seq 1 60); do
-  grep -q "SIP proxy listening" "$rm_home/data/log/karaf.log" 2>/dev/null && break; sleep 1
-done
-jvm=$(pgrep -f "karaf.base=$rm_home" | head -1)
+  cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    "$rm_home/bin/stop" >/dev/null 2>&1 || true
+    sleep 2
+    pkill -f "karaf.base=$rm_home" 2>/dev/null || true
+    # SIGTERM drains calls first: wait for the JVM to be gone (bounded), so the next run starts on a quiet machine
+    for i in $(seq 1 60); do pgrep -f "karaf.base=$rm_home" >/dev/null || return 0; sleep 1; done
+    pkill -9 -f "karaf.base=$rm_home" 2>/dev/null || true
+  }
+  trap cleanup EXIT
+  "$rm_home/bin/start"
+  for i in $(seq 1 60); do
+    grep -q "SIP proxy listening" "$rm_home/data/log/karaf.log" 2>/dev/null && break; sleep 1
+  done
+  jvm=$(pgrep -f "karaf.base=$rm_home" | head -1)
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$jvm/stat"; }
+  # resident memory of the openrm JVM (what the operator's monitoring sees)
+  rss_mb() { awk '/^VmRSS/{printf "%d", $2 / 1024}' "/proc/$jvm/status"; }
+  # the node ready (/health/ready 200: configuration, SIP, a media server in service, and in a cluster its shares)
+  # before the first call, as a SIP Server that follows readiness would do
+  ready() {
+    for i in $(seq 1 60); do
+      [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${OPENRM_BENCH_HEALTH_PORT:-18300}/health/ready")" = 200 ] && return 0
+      sleep 1
+    done
+  }
+fi
 hz=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$jvm/stat"; }
 cd "$work"
 sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpa" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
 sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpb" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
-# the node ready (/health/ready 200: configuration, SIP, a media server in service, and in a cluster its shares)
-# before the first call, as a SIP Server that follows readiness would do
-for i in $(seq 1 60); do
-  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${OPENRM_BENCH_HEALTH_PORT:-18300}/health/ready")" = 200 ] && break
-  sleep 1
-done
+ready
+# Kamailio's dispatcher marks its destinations by probing: give it a probe round
+[ "$proxy" != kamailio ] || sleep 6
 
 printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %-8s %s\n' rate calls ok failed fail% p50ms p99ms cpu-us/call rss-MB failing-seconds@last
 best=0
@@ -97,10 +128,10 @@ for rate in "${rates[@]}"; do
   pct=$(awk -v f="$failed" -v c="$calls" 'BEGIN{printf "%.3f", (c>0? 100*f/c : 0)}')
   # per-second failures: in how many seconds of the step calls failed, and the last such second
   fsec=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++){if($i=="FailedCall(P)") f=i; if($i=="ElapsedTime(C)") t=i}; next} $f>0 {n++; split($t,a,":"); last=a[1]*3600+a[2]*60+a[3]} END{printf "%d@%ss", n, (n? last : "-")}' stat.csv)
-  # CPU of the openrm JVM (user + system) over the step, per call placed
+  # CPU of the proxy (the openrm JVM, or every Kamailio process; user + system) over the step, per call placed
   cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v c="$calls" 'BEGIN{printf "%.0f", (b - a) * 1e6 / hz / (c > 0 ? c : 1)}')
-  # resident memory of the openrm JVM at the end of the step (what the operator's monitoring sees)
-  rss=$(awk '/^VmRSS/{printf "%d", $2 / 1024}' "/proc/$jvm/status")
+  # memory at the end of the step: the openrm JVM's RSS, Kamailio's processes' PSS (their shared memory once)
+  rss=$(rss_mb)
   printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %-8s %s\n' "$rate" "$calls" "$ok" "$failed" "$pct" "$p50" "$p99" "$cpu" "$rss" "$fsec"
   if awk -v p="$pct" -v o="$ok" -v c="$calls" 'BEGIN{exit !(p < 0.1 && o + 0 >= c * 0.999)}'; then best=$rate; fi
   cd "$work"

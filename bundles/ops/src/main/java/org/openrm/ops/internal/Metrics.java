@@ -162,6 +162,13 @@ final class Metrics {
                 out.add(counter("openrm_calls_received", "New INVITEs received (before admission)", c.get("invites")));
                 out.add(counter("openrm_overload_rejected", "New INVITEs answered 503 by the overload guard",
                         c.get("overload.rejected")));
+                out.add(counter("openrm_overload_episodes", "Times the overload guard began to shed",
+                        c.getOrDefault("overload.episodes", 0L)));
+                out.add(gauge("openrm_overload_queue_delay_seconds",
+                        "Queueing delay: how long the oldest received message has waited for a SIP worker",
+                        c.getOrDefault("overload.delay.ms", 0L) / 1000.0));
+                out.add(gauge("openrm_overload_shed_ratio", "Share of new INVITEs the overload guard sheds now (0..1)",
+                        c.getOrDefault("overload.shed.permille", 0L) / 1000.0));
                 out.add(counter("openrm_failovers", "INVITEs moved to the next media server", c.get("failovers")));
                 out.add(counter("openrm_sip_request_errors", "Requests whose handling failed (answered 500)",
                         c.get("request.errors")));

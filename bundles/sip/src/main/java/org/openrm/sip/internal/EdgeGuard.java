@@ -77,6 +77,11 @@ final class EdgeGuard {
     }
 
     /** True to let the request through; false when it was answered or dropped here. */
+    /** True for a source in trusted.peers or a peer openrm knows (the SIP Server, media servers). */
+    boolean trusts(InetAddress src) {
+        return limits.trusted().contains(src) || knownPeer.test(src);
+    }
+
     boolean admit(SIPRequest req, MessageChannel ch) {
         Limits l = limits;
         String method = req.getMethod();

@@ -16,6 +16,7 @@ import javax.sip.ServerTransaction;
 import javax.sip.SipException;
 import javax.sip.address.SipURI;
 import javax.sip.address.URI;
+import javax.sip.header.CallIdHeader;
 import javax.sip.header.FromHeader;
 import javax.sip.header.Header;
 import javax.sip.header.RetryAfterHeader;
@@ -53,7 +54,10 @@ final class InviteProxy {
     private final Map<String, InviteBranch> pending = new ConcurrentHashMap<>();
     private final Map<String, SipURI> uriCache = new ConcurrentHashMap<>();
 
-    InviteProxy(Services s, McpRelay mcp, StrayResponses strays, Saturation saturation) {
+    private final OverloadGuard guard;
+
+    InviteProxy(Services s, McpRelay mcp, StrayResponses strays, Saturation saturation, OverloadGuard guard) {
+        this.guard = guard;
         this.s = s;
         this.mcp = mcp;
         this.strays = strays;
@@ -127,8 +131,9 @@ final class InviteProxy {
     void onInitialInvite(StackContext c, RequestEvent ev, Request req) throws Exception {
         s.stats.invites.incrementAndGet();
         SipProxy.Config cfg = c.config;
-        if (pending.size() >= cfg.overload_max_pending() || s.runtime.queueDepth() >= cfg.overload_max_queue()) {
-            s.stats.overloadRejects.incrementAndGet();
+        // over UDP the guard decided on the raw datagram already (a shed INVITE never gets here, an admitted one is
+        // remembered by its Call-ID and passes again); over TCP it decides here
+        if (guard.shedNew(OverloadGuard.hash(((CallIdHeader) req.getHeader(CallIdHeader.NAME)).getCallId()))) {
             saturation.mark();
             c.replyStateless(req, Response.SERVICE_UNAVAILABLE, "Overloaded", cfg.overload_retry_after_s());
             return;
@@ -235,7 +240,7 @@ final class InviteProxy {
         SipProxy.Config cfg = c == null ? null : c.config;
         // The answer may be sitting in openrm's own receive queue: while openrm is saturated, a silent media
         // server is not blamed (a few times at most; the transaction's own Timer B still ends it).
-        boolean saturated = cfg != null && s.runtime.queueDepth() >= cfg.overload_max_queue() / 4;
+        boolean saturated = saturation.now();
         switch (b.noAnswerDue(ct, saturated)) {
             case STALE:
                 return;

@@ -15,6 +15,7 @@ import gov.nist.javax.sip.message.SIPResponse;
 import gov.nist.javax.sip.stack.ServerRequestInterface;
 import gov.nist.javax.sip.stack.MessageChannel;
 import gov.nist.javax.sip.stack.MessageProcessor;
+import gov.nist.javax.sip.stack.QueuedMessageDispatchBase;
 import gov.nist.javax.sip.stack.SIPClientTransaction;
 import gov.nist.javax.sip.stack.SIPTransaction;
 import gov.nist.javax.sip.stack.ServerResponseInterface;
@@ -78,6 +79,38 @@ final class ProxyStack extends SipStackImpl {
             n += q.size();
         }
         return n;
+    }
+
+    /**
+     * How long the oldest received message still waiting for a worker has waited, in ms: the UDP receive queues and
+     * the TCP post-parse queue, whose entries carry their reception time. 0 when nothing waits.
+     */
+    int headDelayMs() {
+        long now = System.currentTimeMillis();
+        long oldest = now;
+        List<Queue<?>> qs = udpQueues;
+        if (qs == null) {
+            queueDepth(); // finds them
+            qs = udpQueues;
+        }
+        if (qs != null) {
+            for (Queue<?> q : qs) {
+                if (q.peek() instanceof QueuedMessageDispatchBase m) {
+                    oldest = Math.min(oldest, m.getReceptionTime());
+                }
+            }
+        }
+        java.util.concurrent.BlockingQueue<Runnable> tcp = gov.nist.javax.sip.parser.PostParseExecutorServices.staticQueue;
+        if (tcp != null && tcp.peek() instanceof QueuedMessageDispatchBase m) {
+            oldest = Math.min(oldest, m.getReceptionTime());
+        }
+        return (int) Math.min(Integer.MAX_VALUE, Math.max(0, now - oldest));
+    }
+
+    /** Messages parsed from TCP connections and waiting for a worker (the post-parse pool's queue). */
+    static int tcpQueueDepth() {
+        java.util.concurrent.BlockingQueue<Runnable> tcp = gov.nist.javax.sip.parser.PostParseExecutorServices.staticQueue;
+        return tcp == null ? 0 : tcp.size();
     }
 
     /**

@@ -5,13 +5,21 @@ package org.openrm.sip.internal;
  * openrm's fault. Sampled every 50 ms on the SIP timer; marked by the overload guard and the no-answer timer.
  */
 final class Saturation {
-    private final StackRuntime runtime;
+    private final OverloadGuard guard;
     /** Epoch ms of the last sign of own saturation; 0 if never. */
     private volatile long saturatedAt;
     private volatile long lastTick = System.nanoTime();
 
-    Saturation(StackRuntime runtime) {
-        this.runtime = runtime;
+    Saturation(OverloadGuard guard) {
+        this.guard = guard;
+    }
+
+    /**
+     * True while openrm's own queue delays messages well past the guard's target (or the guard sheds): a silent
+     * media server may then be openrm's fault.
+     */
+    boolean now() {
+        return guard.active() || guard.delayMs() >= 2 * guard.settings().targetDelayMs();
     }
 
     void mark() {
@@ -28,12 +36,13 @@ final class Saturation {
         return Math.max(0, late);
     }
 
-    /** Every 50 ms: a deep receive queue, a pending-INVITE table near its bound, or a late timer means saturation. */
+    /** Every 50 ms: a queue delay past twice the guard's target, a shedding guard, a pending-INVITE table near its
+     * bound, or a late timer means saturation. */
     void sample(SipProxy.Config c, int pendingInvites) {
         long now = System.nanoTime();
         long lateMs = (now - lastTick) / 1_000_000 - 50;
         lastTick = now;
-        if (lateMs > c.saturation_lag_ms() || runtime.queueDepth() >= c.overload_max_queue() / 4
+        if (lateMs > c.saturation_lag_ms() || now()
                 || pendingInvites >= c.overload_max_pending() * 8L / 10) {
             mark();
         }

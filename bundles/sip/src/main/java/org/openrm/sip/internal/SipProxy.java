@@ -84,13 +84,21 @@ public class SipProxy implements SipPinger, SipStatus {
                 + "for this long (0 disables)")
         int failure_quarantine_ms() default 5000;
 
-        @AttributeDefinition(description = "Overload guard: INVITEs waiting for a final response above which new "
-                + "INVITEs get 503 with Retry-After at once (pending = call rate x setup time)")
-        int overload_max_pending() default 500;
+        @AttributeDefinition(description = "Overload guard: the queueing delay (ms; the oldest received message waiting "
+                + "for a SIP worker) it holds the queue at while it sheds a share of new INVITEs")
+        int overload_target_delay_ms() default 30;
 
-        @AttributeDefinition(description = "Overload guard: received UDP messages waiting for a SIP worker thread "
-                + "above which new INVITEs get 503 with Retry-After at once (in-dialog traffic keeps flowing)")
-        int overload_max_queue() default 1000;
+        @AttributeDefinition(description = "Overload guard: a delay above the target must stand (not fall) for this "
+                + "long (ms) before any INVITE is shed; shorter bursts (a GC pause, a compile) are absorbed")
+        int overload_interval_ms() default 100;
+
+        @AttributeDefinition(description = "Overload guard, hard bound: INVITEs waiting for a final response above which "
+                + "every new INVITE gets 503 with Retry-After (a memory bound; pending = call rate x setup time)")
+        int overload_max_pending() default 5000;
+
+        @AttributeDefinition(description = "Overload guard, hard bound: received messages waiting for a SIP worker "
+                + "above which every new INVITE gets 503 with Retry-After (in-dialog traffic keeps flowing)")
+        int overload_max_queue() default 10000;
 
         @AttributeDefinition(description = "Messages that waited longer than this in the SIP stack's queue are "
                 + "dropped (peers retransmit them); keeps the queue short when openrm is saturated")
@@ -196,6 +204,8 @@ public class SipProxy implements SipPinger, SipStatus {
     private final InviteProxy invites;
     private final OptionsPinger pinger;
     private final Saturation saturation;
+    /** Sheds a share of new INVITEs while openrm's own queue stands; survives stack restarts. */
+    final OverloadGuard overload;
     private final OrphanSweep sweep;
     private final Dispatcher dispatcher;
     private final SessionStore store;
@@ -218,16 +228,24 @@ public class SipProxy implements SipPinger, SipStatus {
         // the rooms, wired once; they reach the stack only through the runtime's context
         runtime = new StackRuntime(edge, tcpGuard);
         Services s = new Services(store, ledger, policy, () -> router, () -> health, () -> node, runtime, timer, stats);
-        saturation = new Saturation(runtime);
+        InviteProxy[] self = new InviteProxy[1];
+        overload = new OverloadGuard(guardSettings(config), runtime::headDelayMs, runtime::waiting,
+                () -> self[0] == null ? 0 : self[0].pending(), stats.overloadRejects);
+        tcpGuard.trusted = edge::trusts;
+        tcpGuard.retryAfterS = config.overload_retry_after_s();
+        tcpGuard.overload = overload;
+        saturation = new Saturation(overload);
         StrayResponses strays = new StrayResponses(s);
         McpRelay mcp = new McpRelay(s);
-        invites = new InviteProxy(s, mcp, strays, saturation);
+        invites = new InviteProxy(s, mcp, strays, saturation, overload);
+        self[0] = invites;
         pinger = new OptionsPinger(s);
         sweep = new OrphanSweep(s, invites, strays);
         dispatcher = new Dispatcher(s, invites, new DialogRouter(s), new Registrar(s), mcp, strays, pinger);
         runtime.listener(dispatcher);
         timer.scheduleWithFixedDelay(() -> sweep.sweep(this.config), 10, 10, TimeUnit.SECONDS);
         timer.scheduleAtFixedRate(() -> saturation.sample(this.config, invites.pending()), 50, 50, TimeUnit.MILLISECONDS);
+        timer.scheduleAtFixedRate(this::tickGuard, OverloadGuard.TICK_MS, OverloadGuard.TICK_MS, TimeUnit.MILLISECONDS);
         timer.scheduleWithFixedDelay(this::sweepTcp, 1, 1, TimeUnit.SECONDS);
         timer.scheduleWithFixedDelay(() -> invites.resumeParked(runtime.ctx()), 10, 10, TimeUnit.MILLISECONDS);
         try {
@@ -242,6 +260,8 @@ public class SipProxy implements SipPinger, SipStatus {
     void modified(Config c) throws Exception {
         edge.limits(limits(c));
         tcpGuard.limits(tcpLimits(c));
+        overload.settings(guardSettings(c));
+        tcpGuard.retryAfterS = c.overload_retry_after_s();
         this.config = c;
         if (StackRuntime.needsRestart(runtime.ctx() == null ? c : runtime.ctx().config, c)) {
             pinger.stopAll();
@@ -296,8 +316,12 @@ public class SipProxy implements SipPinger, SipStatus {
     @Override
     public java.util.Map<String, Long> counters() {
         java.util.Map<String, Long> m = new java.util.LinkedHashMap<>();
-        m.put("invites", stats.invites.get());
+        // INVITEs the guard shed on the receive thread never reached a worker: received all the same
+        m.put("invites", stats.invites.get() + tcpGuard.stats.shedOnReceive.get());
         m.put("overload.rejected", stats.overloadRejects.get());
+        m.put("overload.episodes", overload.episodes.get());
+        m.put("overload.delay.ms", (long) overload.delayMs());
+        m.put("overload.shed.permille", Math.round(overload.shedProbability() * 1000));
         m.put("failovers", stats.failovers.get());
         m.put("stateless.responses", stats.statelessResponses.get());
         m.put("mcp.originated", stats.mediaServerOriginated.get());
@@ -355,6 +379,19 @@ public class SipProxy implements SipPinger, SipStatus {
         } catch (RuntimeException e) {
             LOG.warn("TCP sweep failed", e);
         }
+    }
+
+    private void tickGuard() {
+        try {
+            overload.tick();
+        } catch (RuntimeException e) {
+            LOG.warn("Overload guard tick failed", e);
+        }
+    }
+
+    private static OverloadGuard.Settings guardSettings(Config c) {
+        return new OverloadGuard.Settings(c.overload_target_delay_ms(), c.overload_interval_ms(), c.overload_max_queue(),
+                c.overload_max_pending());
     }
 
     private static TcpGuard.Limits tcpLimits(Config c) {

@@ -61,6 +61,17 @@ final class StackRuntime {
         return s == null ? 0 : s.queueDepth();
     }
 
+    /** How long the oldest received message waiting for a SIP worker has waited (ms; 0 while the stack restarts). */
+    int headDelayMs() {
+        ProxyStack s = running;
+        return s == null ? 0 : s.headDelayMs();
+    }
+
+    /** Received messages waiting for a SIP worker, UDP and TCP. */
+    int waiting() {
+        return queueDepth() + ProxyStack.tcpQueueDepth();
+    }
+
     /** True when {@code c} changes something only a new stack can take. */
     static boolean needsRestart(SipProxy.Config old, SipProxy.Config c) {
         return !old.listen_address().equals(c.listen_address()) || old.listen_port() != c.listen_port()

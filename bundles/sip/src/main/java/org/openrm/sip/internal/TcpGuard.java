@@ -53,6 +53,8 @@ final class TcpGuard implements NetworkLayer {
         final AtomicLong closedOversize = new AtomicLong();
         /** Requests refused by the {@link RawScreen} before parsing (UDP and TCP). */
         final AtomicLong screened = new AtomicLong();
+        /** New INVITEs the overload guard shed on the UDP receive thread (never seen by a worker). */
+        final AtomicLong shedOnReceive = new AtomicLong();
     }
 
     final Stats stats = new Stats();
@@ -157,6 +159,7 @@ final class TcpGuard implements NetworkLayer {
         private final TcpGuard guard;
         private final byte[] in = new byte[65536];
         private final java.net.DatagramPacket inPacket = new java.net.DatagramPacket(in, in.length);
+        private final ShedScreen.Verdict verdict = new ShedScreen.Verdict();
 
         ScreenedDatagramSocket(TcpGuard guard, int port, InetAddress laddr) throws SocketException {
             super(port, laddr);
@@ -176,6 +179,9 @@ final class TcpGuard implements NetworkLayer {
                     } catch (RuntimeException e) {
                         r = null; // the stack's parser has the last word
                     }
+                    if (r == null && shed(len)) {
+                        continue; // a new INVITE the overload guard shed, or the ACK of such a 503: answered here
+                    }
                     if (r == null) {
                         p.setData(java.util.Arrays.copyOf(in, len));
                         p.setAddress(inPacket.getAddress());
@@ -192,7 +198,49 @@ final class TcpGuard implements NetworkLayer {
                 }
             }
         }
+
+        /** The overload guard on the raw datagram: true when it was answered (503) or absorbed (its ACK) here. */
+        private boolean shed(int len) {
+            OverloadGuard og = guard.overload;
+            if (og == null) {
+                return false;
+            }
+            int kind;
+            try {
+                kind = ShedScreen.classify(in, len, verdict);
+            } catch (RuntimeException e) {
+                return false; // the stack's parser has the last word
+            }
+            if (kind == ShedScreen.SHED_ACK) {
+                return true;
+            }
+            if (kind != ShedScreen.NEW_INVITE) {
+                return false;
+            }
+            java.util.function.Predicate<InetAddress> trusted = guard.trusted;
+            if (trusted != null && !trusted.test(inPacket.getAddress())) {
+                return false; // a stranger's INVITE: the edge refuses it as it refuses any other
+            }
+            if (!og.shedNew(verdict.callIdHash)) {
+                return false;
+            }
+            guard.stats.shedOnReceive.incrementAndGet();
+            byte[] answer = ShedScreen.overloaded(in, verdict, guard.retryAfterS);
+            try {
+                send(new java.net.DatagramPacket(answer, answer.length, inPacket.getAddress(), inPacket.getPort()));
+            } catch (IOException e) {
+                LOG.debug("503 Overloaded not sent: {}", e.toString());
+            }
+            return true;
+        }
     }
+
+    /** The overload guard new INVITEs pass on the UDP receive thread; null for none. */
+    volatile OverloadGuard overload;
+    /** Sources whose INVITEs the guard may shed (the others are the edge's to refuse). */
+    volatile java.util.function.Predicate<InetAddress> trusted;
+    /** Retry-After of the guard's 503s. */
+    volatile int retryAfterS = 1;
 
     @Override
     public void setSipStack(SipStackImpl stack) {
