@@ -6,7 +6,10 @@
 # Prints per step: offered rate, calls, failed, failure %, setup latency p50/p99 (ms), the number of
 # seconds in which calls failed and the last of them (recovery), and the highest rate with < 0.1 % failed
 # calls. Setup latency is INVITE sent to 200 received at the sipp UAC. Needs: mvn -DskipTests install done, sipp installed.
-# OPENRM_BENCH_PROXY=kamailio runs the same steps through Kamailio instead (bench/kamailio.sh).
+# The UAC ignores what arrives during its hold (-pause_msg_ign): a proxy with parallel workers (Kamailio) may
+# relay a 180 after the 200 that overtook it, which the caller must ignore, and sipp would count as a failure.
+# OPENRM_BENCH_PROXY=kamailio runs the same steps through Kamailio instead (bench/kamailio.sh); OPENRM_BENCH_CPUS pins
+# the openrm JVM to CPUs (taskset); OPENRM_BENCH_ALLOC=1 adds bytes allocated per call (JFR).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -41,6 +44,7 @@ if [ "$proxy" = kamailio ]; then
   kamailio -f "$kdir/kamailio.cfg" -P "$kdir/kamailio.pid" -w "$kdir" -m "${OPENRM_BENCH_KAMAILIO_SHM:-1024}" -M 16 -DD -E \
     > "$kdir/kamailio.log" 2>&1 &
   for i in $(seq 1 30); do ss -Hlun "sport = :$sip" | grep -q . && break; sleep 1; done
+  ss -Hlun "sport = :$sip" | grep -q . || { echo "Kamailio did not start:" >&2; tail -5 "$kdir/kamailio.log" >&2; exit 1; }
   # the CPU and memory of every Kamailio process (main, workers, timers)
   cpu_ticks() { local t=0 p; for p in $(pgrep -f "kamailio -f $kdir/kamailio.cfg"); do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) )); done; echo "$t"; }
   rss_mb() { local k=0 p; for p in $(pgrep -f "kamailio -f $kdir/kamailio.cfg"); do k=$(( k + $(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0) )); done; echo $(( k / 1024 )); }
@@ -90,6 +94,8 @@ CFG
     grep -q "SIP proxy listening" "$rm_home/data/log/karaf.log" 2>/dev/null && break; sleep 1
   done
   jvm=$(pgrep -f "karaf.base=$rm_home" | head -1)
+  # OPENRM_BENCH_CPUS: pin the openrm JVM (every thread) to these CPUs, e.g. 0 or 0,1 (the sipp peers stay unpinned)
+  [ -z "${OPENRM_BENCH_CPUS:-}" ] || taskset -a -p -c "$OPENRM_BENCH_CPUS" "$jvm" >/dev/null
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$jvm/stat"; }
   # resident memory of the openrm JVM (what the operator's monitoring sees)
   rss_mb() { awk '/^VmRSS/{printf "%d", $2 / 1024}' "/proc/$jvm/status"; }
@@ -116,12 +122,29 @@ for rate in "${rates[@]}"; do
   calls=$(( rate * step ))
   d="$work/step-$transport-$rate"; mkdir -p "$d"; cd "$d"
   set +e
+  # OPENRM_BENCH_ALLOC=1: a JFR recording over the step; bytes allocated per call from its per-thread counters
+  [ "${OPENRM_BENCH_ALLOC:-0}" != 1 ] || [ "$proxy" != openrm ] || jcmd "$jvm" JFR.start name=step settings=default filename="$d/step.jfr" >/dev/null 2>&1
   t0=$(cpu_ticks)
   timeout $(( step + 90 )) sipp -sf "$here/sipp/uac.xml" -i 127.0.0.1 -p "$uacport" -t "$transport" -s 5551234 \
-    -r "$rate" -m "$calls" -d 1000 -l $(( rate * 20 )) -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 \
+    -r "$rate" -m "$calls" -d 1000 -l $(( rate * 20 )) -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 -trace_err -pause_msg_ign \
     -max_socket 60000 -buff_size 4194304 -timeout $(( step + 60 ))s 127.0.0.1:$sip >/dev/null 2>&1
   set -e
   t1=$(cpu_ticks)
+  alloc=""
+  if [ "${OPENRM_BENCH_ALLOC:-0}" = 1 ] && [ "$proxy" = openrm ]; then
+    jcmd "$jvm" JFR.stop name=step >/dev/null 2>&1
+    alloc=$(jfr print --json --events jdk.ThreadAllocationStatistics "$d/step.jfr" | python3 -c '
+import json, sys
+events = json.load(sys.stdin)["recording"]["events"]
+lo, hi = {}, {}
+for e in events:
+    t = e["values"]["thread"]
+    k = (t or {}).get("javaThreadId") if isinstance(t, dict) else t
+    a = e["values"]["allocated"]
+    lo[k] = min(lo.get(k, a), a); hi[k] = max(hi.get(k, a), a)
+print(sum(hi[k] - lo[k] for k in hi))' 2>/dev/null)
+    alloc=$(awk -v a="${alloc:-0}" -v c="$calls" 'BEGIN{printf " alloc-KB/call=%.1f", a / 1024 / (c > 0 ? c : 1)}')
+  fi
   ok=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="SuccessfulCall(C)") c=i} END{print $c}' stat.csv)
   failed=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="FailedCall(C)") c=i} END{print $c}' stat.csv)
   read -r p50 p99 < <(cat ./*_rtt.csv 2>/dev/null | awk -F';' '$2 ~ /^[0-9.]+$/ {print $2}' | sort -n | awk '{a[NR]=$1} END{ if (NR == 0) { print "- -" } else { i = int(NR * 0.5) + 1; j = int(NR * 0.99) + 1; if (i > NR) i = NR; if (j > NR) j = NR; print a[i], a[j] } }')
@@ -132,7 +155,7 @@ for rate in "${rates[@]}"; do
   cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v c="$calls" 'BEGIN{printf "%.0f", (b - a) * 1e6 / hz / (c > 0 ? c : 1)}')
   # memory at the end of the step: the openrm JVM's RSS, Kamailio's processes' PSS (their shared memory once)
   rss=$(rss_mb)
-  printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %-8s %s\n' "$rate" "$calls" "$ok" "$failed" "$pct" "$p50" "$p99" "$cpu" "$rss" "$fsec"
+  printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %-8s %s%s\n' "$rate" "$calls" "$ok" "$failed" "$pct" "$p50" "$p99" "$cpu" "$rss" "$fsec" "$alloc"
   if awk -v p="$pct" -v o="$ok" -v c="$calls" 'BEGIN{exit !(p < 0.1 && o + 0 >= c * 0.999)}'; then best=$rate; fi
   cd "$work"
   sleep 5

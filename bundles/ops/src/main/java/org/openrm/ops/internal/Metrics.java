@@ -191,6 +191,13 @@ final class Metrics {
                             .value(e.getValue()).build());
                 }
                 out.add(received.build());
+                out.add(CounterSnapshot.builder().name("openrm_sip_raw_relayed")
+                        .help("In-dialog ACK/BYE (request) and their answers (response) relayed from their bytes, not parsed")
+                        .dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder().labels(Labels.of("kind", "request"))
+                                .value(c.getOrDefault("raw.relayed.requests", 0L)).build())
+                        .dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder().labels(Labels.of("kind", "response"))
+                                .value(c.getOrDefault("raw.relayed.responses", 0L)).build())
+                        .build());
             }
             org.openrm.api.BillingStatus bs = view.billing();
             if (bs != null) {

@@ -100,6 +100,13 @@ public class SipProxy implements SipPinger, SipStatus {
                 + "above which every new INVITE gets 503 with Retry-After (in-dialog traffic keeps flowing)")
         int overload_max_queue() default 10000;
 
+        @AttributeDefinition(description = "In-dialog ACK and BYE over UDP that follow openrm's Record-Route, and the "
+                + "responses to them, are relayed from their received bytes on the receive thread (Route popped, "
+                + "Max-Forwards decremented, Via added or removed, nothing else touched) instead of being parsed and "
+                + "re-encoded by the SIP stack; whatever cannot be relayed exactly goes through the stack. Off by default: "
+                + "it moves that work onto the one UDP receive thread, whose backlog the overload guard cannot see")
+        boolean raw_relay() default false;
+
         @AttributeDefinition(description = "Messages that waited longer than this in the SIP stack's queue are "
                 + "dropped (peers retransmit them); keeps the queue short when openrm is saturated")
         int queue_timeout_ms() default 4000;
@@ -207,6 +214,8 @@ public class SipProxy implements SipPinger, SipStatus {
     /** Sheds a share of new INVITEs while openrm's own queue stands; survives stack restarts. */
     final OverloadGuard overload;
     private final OrphanSweep sweep;
+    /** Ends the sessions of BYEs relayed from their bytes (off the receive thread; bounded). */
+    private final java.util.concurrent.ThreadPoolExecutor byeEnder;
     private final Dispatcher dispatcher;
     private final SessionStore store;
     /** The configuration in force; the stack's context carries the same one once a stack runs. */
@@ -234,6 +243,24 @@ public class SipProxy implements SipPinger, SipStatus {
         tcpGuard.trusted = edge::trusts;
         tcpGuard.retryAfterS = config.overload_retry_after_s();
         tcpGuard.overload = overload;
+        tcpGuard.rawSelf = () -> {
+            StackContext c = runtime.ctx();
+            return c == null ? null : c.rawSelf;
+        };
+        byeEnder = new java.util.concurrent.ThreadPoolExecutor(1, 1, 0, TimeUnit.MILLISECONDS,
+                new java.util.concurrent.ArrayBlockingQueue<>(10_000), r -> {
+                    Thread t = new Thread(r, "openrm-sip-bye");
+                    t.setDaemon(true);
+                    return t;
+                });
+        tcpGuard.byeRelayed = (callId, fromTag) -> {
+            try {
+                byeEnder.execute(() -> endOnBye(callId, fromTag));
+                return true;
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                return false; // the queue is full: the stack relays this BYE and ends the session itself
+            }
+        };
         saturation = new Saturation(overload);
         StrayResponses strays = new StrayResponses(s);
         McpRelay mcp = new McpRelay(s);
@@ -273,6 +300,12 @@ public class SipProxy implements SipPinger, SipStatus {
     void deactivate() {
         pinger.stopAll();
         runtime.stop();
+        byeEnder.shutdown();
+        try {
+            byeEnder.awaitTermination(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         timer.shutdownNow();
         try {
             timer.awaitTermination(2, TimeUnit.SECONDS);
@@ -349,6 +382,8 @@ public class SipProxy implements SipPinger, SipStatus {
         m.put("edge.tcp.closed.slow", t.closedSlow.get());
         m.put("edge.tcp.closed.oversize", t.closedOversize.get());
         m.put("tcp.accepted", t.accepted.get());
+        m.put("raw.relayed.requests", t.rawRequests.get());
+        m.put("raw.relayed.responses", t.rawResponses.get());
         m.put("tcp.open", (long) tcpGuard.open());
         return m;
     }
@@ -378,6 +413,19 @@ public class SipProxy implements SipPinger, SipStatus {
             tcpGuard.sweep();
         } catch (RuntimeException e) {
             LOG.warn("TCP sweep failed", e);
+        }
+    }
+
+    /** A BYE relayed from its bytes ends its session (caller or media server, told apart by the From tag). */
+    private void endOnBye(String callId, String fromTag) {
+        try {
+            org.openrm.api.Session session = store.byCallId(callId);
+            if (session != null) {
+                boolean caller = fromTag != null && fromTag.equals(session.callerTag());
+                store.end(session, caller ? org.openrm.api.EndReason.CALLER_BYE : org.openrm.api.EndReason.MEDIA_SERVER_BYE, 0);
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("Call {}: ending the session on BYE failed", callId, e);
         }
     }
 

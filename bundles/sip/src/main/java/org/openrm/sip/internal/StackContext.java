@@ -45,6 +45,8 @@ final class StackContext {
     final int viaPort;
     /** The SIP Server's URI, parsed; null if it is not a SIP URI. */
     final SipURI sipServer;
+    /** What the byte-level relay on the UDP receive thread needs of this context; null when raw.relay is off. */
+    final RawRelay.Self rawSelf;
 
     StackContext(SipProxy.Config config, SipProvider provider, HeaderFactory hf, MessageFactory mf, AddressFactory af,
                  ListeningPoint udp, ListeningPoint tcp) {
@@ -57,6 +59,8 @@ final class StackContext {
         this.tcp = tcp;
         this.viaHost = config.advertised_address().isBlank() ? config.listen_address() : config.advertised_address();
         this.viaPort = config.listen_port();
+        this.rawSelf = config.raw_relay() ? new RawRelay.Self(viaHost, config.listen_address(), viaPort, config.max_headers(),
+                config.max_line_length()) : null;
         SipURI s = null;
         try {
             URI u = af.createURI(config.sipserver_uri());

@@ -55,6 +55,9 @@ final class TcpGuard implements NetworkLayer {
         final AtomicLong screened = new AtomicLong();
         /** New INVITEs the overload guard shed on the UDP receive thread (never seen by a worker). */
         final AtomicLong shedOnReceive = new AtomicLong();
+        /** In-dialog ACK/BYE and their responses relayed from their bytes ({@link RawRelay}). */
+        final AtomicLong rawRequests = new AtomicLong();
+        final AtomicLong rawResponses = new AtomicLong();
     }
 
     final Stats stats = new Stats();
@@ -160,6 +163,8 @@ final class TcpGuard implements NetworkLayer {
         private final byte[] in = new byte[65536];
         private final java.net.DatagramPacket inPacket = new java.net.DatagramPacket(in, in.length);
         private final ShedScreen.Verdict verdict = new ShedScreen.Verdict();
+        private final RawRelay raw = new RawRelay();
+        private final RawRelay.Out rawOut = new RawRelay.Out();
 
         ScreenedDatagramSocket(TcpGuard guard, int port, InetAddress laddr) throws SocketException {
             super(port, laddr);
@@ -182,6 +187,9 @@ final class TcpGuard implements NetworkLayer {
                     if (r == null && shed(len)) {
                         continue; // a new INVITE the overload guard shed, or the ACK of such a 503: answered here
                     }
+                    if (r == null && relayed(len)) {
+                        continue; // an in-dialog ACK or BYE, or a response to one: relayed from its bytes
+                    }
                     if (r == null) {
                         p.setData(java.util.Arrays.copyOf(in, len));
                         p.setAddress(inPacket.getAddress());
@@ -197,6 +205,33 @@ final class TcpGuard implements NetworkLayer {
                     }
                 }
             }
+        }
+
+        /** The byte-level relay ({@link RawRelay}): true when the datagram went on from here. */
+        private boolean relayed(int len) {
+            java.util.function.Supplier<RawRelay.Self> selves = guard.rawSelf;
+            RawRelay.Self self = selves == null ? null : selves.get();
+            if (self == null) {
+                return false;
+            }
+            java.util.function.Predicate<InetAddress> trusted = guard.trusted;
+            if (trusted == null || !trusted.test(inPacket.getAddress()) || !raw.relay(in, len, self, rawOut)) {
+                return false;
+            }
+            boolean request = rawOut.byeCallId != null || !(len > 8 && in[0] == 'S' && in[1] == 'I' && in[2] == 'P');
+            if (rawOut.byeCallId != null) {
+                java.util.function.BiPredicate<String, String> ender = guard.byeRelayed;
+                if (ender == null || !ender.test(rawOut.byeCallId, rawOut.byeFromTag)) {
+                    return false; // the session could not be told: the stack relays this one
+                }
+            }
+            try {
+                send(new java.net.DatagramPacket(rawOut.data, rawOut.length, rawOut.address, rawOut.port));
+            } catch (IOException e) {
+                LOG.debug("relay to {}:{} failed: {}", rawOut.address, rawOut.port, e.toString());
+            }
+            (request ? guard.stats.rawRequests : guard.stats.rawResponses).incrementAndGet();
+            return true;
         }
 
         /** The overload guard on the raw datagram: true when it was answered (503) or absorbed (its ACK) here. */
@@ -239,6 +274,10 @@ final class TcpGuard implements NetworkLayer {
     volatile OverloadGuard overload;
     /** Sources whose INVITEs the guard may shed (the others are the edge's to refuse). */
     volatile java.util.function.Predicate<InetAddress> trusted;
+    /** openrm's identity for the byte-level relay, from the running stack; null (or yielding null) turns it off. */
+    volatile java.util.function.Supplier<RawRelay.Self> rawSelf;
+    /** Told of every BYE relayed from its bytes (Call-ID, From tag); false when it cannot take it now. */
+    volatile java.util.function.BiPredicate<String, String> byeRelayed;
     /** Retry-After of the guard's 503s. */
     volatile int retryAfterS = 1;
 

@@ -53,8 +53,12 @@ class SippEndToEndTest {
     }
 
     private void callsFlow(String transport) throws Exception {
+        callsFlow(transport, false);
+    }
+
+    private void callsFlow(String transport, boolean rawRelay) throws Exception {
         int p = Sipp.freePort(), a = Sipp.freePort(), b = Sipp.freePort(), c = Sipp.freePort();
-        try (ProxyUnderTest rm = new ProxyUnderTest(p, twoMediaServers(a, b, transport, 3), Map.of());
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, twoMediaServers(a, b, transport, 3), Map.of("raw.relay", rawRelay));
              Sipp mcpA = Sipp.uas("mcp-a", "uas.xml", a, transport);
              Sipp mcpB = Sipp.uas("mcp-b", "uas.xml", b, transport)) {
             Sipp.awaitBound(a, transport);
@@ -71,12 +75,26 @@ class SippEndToEndTest {
             rm.awaitIdle();
             System.out.printf("%s: %d responses matched no transaction%n", transport, rm.proxy.stats.statelessResponses.get());
             assertEquals(300, rm.ended.get(org.openrm.api.EndReason.CALLER_BYE).get());
+            long rawRequests = rm.proxy.counters().get("raw.relayed.requests");
+            long rawResponses = rm.proxy.counters().get("raw.relayed.responses");
+            if (rawRelay) {
+                // every ACK and BYE (600), and every 200 to a BYE (300), went on from its bytes
+                assertEquals(600, rawRequests, "ACK and BYE relayed from their bytes");
+                assertEquals(300, rawResponses, "answers to BYE relayed from their bytes");
+            } else {
+                assertEquals(0, rawRequests + rawResponses);
+            }
         }
     }
 
     @Test
     void callsFlowOverUdp() throws Exception {
         callsFlow("u1");
+    }
+
+    @Test
+    void callsFlowOverUdpRelayedFromBytes() throws Exception {
+        callsFlow("u1", true);
     }
 
     @Test
