@@ -109,6 +109,8 @@ CFG
   }
 fi
 hz=$(getconf CLK_TCK)
+# OPENRM_BENCH_HOLD_MS: how long each call is held (sipp's pause; 1000 by default), e.g. 60000 for 50,000+ concurrent calls
+hold=${OPENRM_BENCH_HOLD_MS:-1000}
 cd "$work"
 sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpa" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
 sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpb" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
@@ -125,9 +127,9 @@ for rate in "${rates[@]}"; do
   # OPENRM_BENCH_ALLOC=1: a JFR recording over the step; bytes allocated per call from its per-thread counters
   [ "${OPENRM_BENCH_ALLOC:-0}" != 1 ] || [ "$proxy" != openrm ] || jcmd "$jvm" JFR.start name=step settings=default filename="$d/step.jfr" >/dev/null 2>&1
   t0=$(cpu_ticks)
-  timeout $(( step + 90 )) sipp -sf "$here/sipp/uac.xml" -i 127.0.0.1 -p "$uacport" -t "$transport" -s 5551234 \
-    -r "$rate" -m "$calls" -d 1000 -l $(( rate * 20 )) -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 -trace_err -pause_msg_ign \
-    -max_socket 60000 -buff_size 4194304 -timeout $(( step + 60 ))s 127.0.0.1:$sip >/dev/null 2>&1
+  timeout $(( step + 90 + hold / 1000 )) sipp -sf "$here/sipp/uac.xml" -i 127.0.0.1 -p "$uacport" -t "$transport" -s 5551234 \
+    -r "$rate" -m "$calls" -d "$hold" -l $(( rate * 20 + rate * hold / 1000 )) -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 -trace_err -pause_msg_ign \
+    -max_socket 60000 -buff_size 4194304 -timeout $(( step + 60 + hold / 1000 ))s 127.0.0.1:$sip >/dev/null 2>&1
   set -e
   t1=$(cpu_ticks)
   alloc=""
