@@ -87,13 +87,19 @@ final class DialogRouter {
         }
     }
 
-    /** A BYE ends its session (caller or media server, told apart by the From tag). */
     private void endOnBye(Request req) {
-        Session session = s.store.byCallId(Sip.callId(req));
+        endOnBye(s.store, Sip.callId(req), ((FromHeader) req.getHeader(FromHeader.NAME)).getTag());
+    }
+
+    /**
+     * A BYE ends its session (caller or media server, told apart by the From tag): for the stack's BYEs and for
+     * those relayed from their bytes.
+     */
+    static void endOnBye(org.openrm.api.SessionStore store, String callId, String fromTag) {
+        Session session = store.byCallId(callId);
         if (session != null) {
-            String fromTag = ((FromHeader) req.getHeader(FromHeader.NAME)).getTag();
             boolean caller = fromTag != null && fromTag.equals(session.callerTag());
-            s.store.end(session, caller ? EndReason.CALLER_BYE : EndReason.MEDIA_SERVER_BYE, 0);
+            store.end(session, caller ? EndReason.CALLER_BYE : EndReason.MEDIA_SERVER_BYE, 0);
         }
     }
 

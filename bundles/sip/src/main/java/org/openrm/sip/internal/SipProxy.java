@@ -416,14 +416,10 @@ public class SipProxy implements SipPinger, SipStatus {
         }
     }
 
-    /** A BYE relayed from its bytes ends its session (caller or media server, told apart by the From tag). */
+    /** A BYE relayed from its bytes ends its session, on the bounded BYE worker. */
     private void endOnBye(String callId, String fromTag) {
         try {
-            org.openrm.api.Session session = store.byCallId(callId);
-            if (session != null) {
-                boolean caller = fromTag != null && fromTag.equals(session.callerTag());
-                store.end(session, caller ? org.openrm.api.EndReason.CALLER_BYE : org.openrm.api.EndReason.MEDIA_SERVER_BYE, 0);
-            }
+            DialogRouter.endOnBye(store, callId, fromTag);
         } catch (RuntimeException e) {
             LOG.warn("Call {}: ending the session on BYE failed", callId, e);
         }

@@ -218,7 +218,7 @@ final class TcpGuard implements NetworkLayer {
             if (trusted == null || !trusted.test(inPacket.getAddress()) || !raw.relay(in, len, self, rawOut)) {
                 return false;
             }
-            boolean request = rawOut.byeCallId != null || !(len > 8 && in[0] == 'S' && in[1] == 'I' && in[2] == 'P');
+            boolean request = in[0] != 'S'; // RawRelay relays only ACK/BYE requests and SIP/2.0 responses
             if (rawOut.byeCallId != null) {
                 java.util.function.BiPredicate<String, String> ender = guard.byeRelayed;
                 if (ender == null || !ender.test(rawOut.byeCallId, rawOut.byeFromTag)) {
