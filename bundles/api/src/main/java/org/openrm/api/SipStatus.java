@@ -31,6 +31,18 @@ public interface SipStatus {
      */
     Map<String, Long> counters();
 
-    /** SIP messages received, by method (responses as {@code response}) and transport: {@code udp.INVITE} -> n. */
+    /**
+     * SIP messages received, by method (responses as {@code response}) and transport: {@code udp.INVITE} -> n. Those
+     * the proxy handled, including those answered or relayed from their bytes on the receive thread; not those the
+     * edge refused or the stack absorbed as retransmissions.
+     */
     Map<String, Long> received();
+
+    /**
+     * SIP messages sent on the wire, by method (responses as {@code response}) and transport, retransmissions
+     * included: {@code tcp.BYE} -> n.
+     */
+    default Map<String, Long> sent() {
+        return Map.of();
+    }
 }

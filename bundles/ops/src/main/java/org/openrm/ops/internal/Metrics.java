@@ -183,7 +183,7 @@ final class Metrics {
                 }
                 out.add(edge.build());
                 CounterSnapshot.Builder received = CounterSnapshot.builder().name("openrm_sip_messages_received")
-                        .help("SIP messages handed to the proxy, by transport and method (response for responses)");
+                        .help("SIP messages the proxy handled (parsed by the stack, or answered or relayed from their bytes), by transport and method (response for responses)");
                 for (Map.Entry<String, Long> e : sip.received().entrySet()) {
                     int dot = e.getKey().indexOf('.');
                     received.dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder()
@@ -191,6 +191,15 @@ final class Metrics {
                             .value(e.getValue()).build());
                 }
                 out.add(received.build());
+                CounterSnapshot.Builder sent = CounterSnapshot.builder().name("openrm_sip_messages_sent")
+                        .help("SIP messages written to the wire, by transport and method (response for responses), retransmissions included");
+                for (Map.Entry<String, Long> e : sip.sent().entrySet()) {
+                    int dot = e.getKey().indexOf('.');
+                    sent.dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder()
+                            .labels(Labels.of("transport", e.getKey().substring(0, dot), "method", e.getKey().substring(dot + 1)))
+                            .value(e.getValue()).build());
+                }
+                out.add(sent.build());
                 out.add(CounterSnapshot.builder().name("openrm_sip_raw_relayed")
                         .help("In-dialog ACK/BYE (request) and their answers (response) relayed from their bytes, not parsed")
                         .dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder().labels(Labels.of("kind", "request"))

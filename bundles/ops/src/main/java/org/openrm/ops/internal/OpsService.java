@@ -370,13 +370,20 @@ public class OpsService implements SessionListener {
     @Override
     public void started(Session s) {
         admittedTotal.incrementAndGet();
-        metrics.started(s);
+        if (!UNINSTRUMENTED) {
+            metrics.started(s);
+        }
     }
 
     @Override
     public void ended(Session s, EndReason reason, int finalCode, long endedAt) {
-        metrics.ended(s, reason, finalCode);
+        if (!UNINSTRUMENTED) {
+            metrics.ended(s, reason, finalCode);
+        }
     }
+
+    /** Benchmarks only: the per-call metrics are not recorded, to measure what they cost (bench/README.md). */
+    private static final boolean UNINSTRUMENTED = Boolean.getBoolean("openrm.bench.uninstrumented");
 
     /** Admitted calls per second, over the time since the previous question (at least 1 s). */
     double callsPerSecond() {

@@ -108,6 +108,8 @@ class OpsEndToEndTest {
                 assertEquals(50, sample(text, "openrm_resource_capacity{group=\"default\",resource=\"mcp\"}"));
                 assertEquals(1, sample(text, "openrm_resource_state{group=\"default\",resource=\"mcp\",state=\"in-service\"}"));
                 assertTrue(sample(text, "openrm_sip_messages_received_total{method=\"INVITE\",transport=\"udp\"}") >= 200, text);
+                assertTrue(sample(text, "openrm_sip_messages_sent_total{method=\"INVITE\",transport=\"udp\"}") >= 200, text);
+                assertTrue(sample(text, "openrm_sip_messages_sent_total{method=\"response\",transport=\"udp\"}") >= 600, text);
                 assertEquals(1, sample(text, "openrm_ready"));
                 assertTrue(text.contains("jvm_memory_used_bytes"), "JVM families present");
                 assertTrue(!text.contains("Call-ID") && !text.contains("callid"), "no Call-ID in any label");

@@ -36,7 +36,7 @@ final class Dispatcher implements SipListener {
     private final ThreadLocal<Slot> slot = ThreadLocal.withInitial(this::newSlot);
     private final java.util.List<Slot> slots = new java.util.concurrent.CopyOnWriteArrayList<>();
     /** Messages handed to the proxy, by transport and method ("response" for responses). */
-    private final java.util.Map<String, java.util.concurrent.atomic.LongAdder> received = new java.util.concurrent.ConcurrentHashMap<>();
+    private final WireCounts received;
     /** Tests only: runs before a request is dispatched (to block a worker on purpose). */
     volatile java.util.function.Consumer<Request> testHook;
 
@@ -77,30 +77,15 @@ final class Dispatcher implements SipListener {
         return worst / 1_000_000;
     }
 
-    java.util.Map<String, Long> received() {
-        java.util.Map<String, Long> out = new java.util.TreeMap<>();
-        received.forEach((k, v) -> out.put(k, v.sum()));
-        return out;
-    }
-
-    private void count(String transport, String what) {
-        String key = transport + "." + (EdgeGuard.KNOWN.contains(what) || "response".equals(what) ? what : "other");
-        java.util.concurrent.atomic.LongAdder a = received.get(key);
-        if (a == null) {
-            a = received.computeIfAbsent(key, k -> new java.util.concurrent.atomic.LongAdder());
-        }
-        a.increment();
-    }
-
-    private static String transportOf(javax.sip.message.Message m) {
+    private static int transportOf(javax.sip.message.Message m) {
         javax.sip.header.ViaHeader v = (javax.sip.header.ViaHeader) m.getHeader(javax.sip.header.ViaHeader.NAME);
-        String t = v == null ? null : v.getTransport();
-        return t == null ? "udp" : "TCP".equalsIgnoreCase(t) ? "tcp" : "UDP".equalsIgnoreCase(t) ? "udp" : "other";
+        return WireCounts.transportOf(v == null ? null : v.getTransport());
     }
 
     Dispatcher(Services s, InviteProxy invites, DialogRouter dialogs, Registrar registrar, McpRelay mcp,
-               StrayResponses strays, OptionsPinger pinger) {
+               StrayResponses strays, OptionsPinger pinger, WireCounts received) {
         this.s = s;
+        this.received = received;
         this.invites = invites;
         this.dialogs = dialogs;
         this.registrar = registrar;
@@ -120,7 +105,7 @@ final class Dispatcher implements SipListener {
             LOG.debug("{} {} call-id {} (server transaction {})", req.getMethod(), req.getRequestURI(), Sip.callId(req),
                     ev.getServerTransaction());
         }
-        count(transportOf(req), req.getMethod());
+        received.count(transportOf(req), WireCounts.kindOf(req.getMethod()));
         Slot busy = slot.get();
         if (busy.generation != generation) {
             busy.generation = generation;
@@ -204,7 +189,7 @@ final class Dispatcher implements SipListener {
         if (c == null) {
             return;
         }
-        count(transportOf(resp), "response");
+        received.count(transportOf(resp), WireCounts.RESPONSE);
         try {
             ClientTransaction ct = ev.getClientTransaction();
             Object ad = ct == null ? null : ct.getApplicationData();

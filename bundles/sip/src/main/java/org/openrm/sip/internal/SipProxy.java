@@ -268,7 +268,7 @@ public class SipProxy implements SipPinger, SipStatus {
         self[0] = invites;
         pinger = new OptionsPinger(s);
         sweep = new OrphanSweep(s, invites, strays);
-        dispatcher = new Dispatcher(s, invites, new DialogRouter(s), new Registrar(s), mcp, strays, pinger);
+        dispatcher = new Dispatcher(s, invites, new DialogRouter(s), new Registrar(s), mcp, strays, pinger, tcpGuard.received);
         runtime.listener(dispatcher);
         timer.scheduleWithFixedDelay(() -> sweep.sweep(this.config), 10, 10, TimeUnit.SECONDS);
         timer.scheduleAtFixedRate(() -> saturation.sample(this.config, invites.pending()), 50, 50, TimeUnit.MILLISECONDS);
@@ -390,7 +390,12 @@ public class SipProxy implements SipPinger, SipStatus {
 
     @Override
     public java.util.Map<String, Long> received() {
-        return dispatcher.received();
+        return tcpGuard.received.snapshot();
+    }
+
+    @Override
+    public java.util.Map<String, Long> sent() {
+        return tcpGuard.sent.snapshot();
     }
 
     /** Tests only: runs on the SIP worker before each request is dispatched. */

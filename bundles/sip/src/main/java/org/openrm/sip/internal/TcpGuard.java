@@ -3,6 +3,7 @@ package org.openrm.sip.internal;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -61,6 +62,10 @@ final class TcpGuard implements NetworkLayer {
     }
 
     final Stats stats = new Stats();
+    /** SIP messages written to the wire (UDP and TCP, both directions of every connection), retransmissions included. */
+    final WireCounts sent = new WireCounts();
+    /** SIP messages the proxy handled: counted by the dispatcher, and here for those answered or relayed from bytes. */
+    final WireCounts received = new WireCounts();
     private volatile Limits limits;
     private final Set<GuardedSocket> live = ConcurrentHashMap.newKeySet();
     private final Map<InetAddress, AtomicInteger> perSource = new ConcurrentHashMap<>();
@@ -117,17 +122,70 @@ final class TcpGuard implements NetworkLayer {
 
     @Override
     public Socket createSocket(InetAddress address, int port) throws IOException {
-        return plain.createSocket(address, port);
+        return new CountedSocket(address, port, null, 0);
     }
 
     @Override
     public Socket createSocket(InetAddress address, int port, InetAddress myAddress) throws IOException {
-        return plain.createSocket(address, port, myAddress);
+        return new CountedSocket(address, port, myAddress, 0);
     }
 
     @Override
     public Socket createSocket(InetAddress address, int port, InetAddress myAddress, int myPort) throws IOException {
-        return plain.createSocket(address, port, myAddress, myPort);
+        if (myAddress == null && myPort != 0) {
+            return plain.createSocket(address, port, myAddress, myPort); // not a case the stack uses; left uncounted
+        }
+        return new CountedSocket(address, port, myAddress, myPort);
+    }
+
+    /** A connection openrm opens (to a media server or a SIP Server over TCP): its writes are counted. */
+    private final class CountedSocket extends Socket {
+        private OutputStream out;
+
+        CountedSocket(InetAddress address, int port, InetAddress local, int localPort) throws IOException {
+            super(address, port, local, localPort);
+        }
+
+        @Override
+        public synchronized OutputStream getOutputStream() throws IOException {
+            if (out == null) {
+                out = new CountingOut(super.getOutputStream());
+            }
+            return out;
+        }
+    }
+
+    /**
+     * Counts the messages written to a connection: the stack writes each message (in chunks when large) and then
+     * flushes, so the first write after a flush starts a message.
+     */
+    private final class CountingOut extends java.io.FilterOutputStream {
+        private boolean atStart = true;
+
+        CountingOut(OutputStream out) {
+            super(out);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            out.write(b, off, len);
+            if (atStart && len > 0) {
+                int kind = WireCounts.kindOf(b, off, len);
+                sent.count(WireCounts.TCP, kind);
+                atStart = kind < 0; // keep-alive CRLFs: the message, if any, is still to come
+            }
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            out.write(b);
+        }
+
+        @Override
+        public void flush() throws IOException {
+            out.flush();
+            atStart = true;
+        }
     }
 
     @Override
@@ -169,6 +227,13 @@ final class TcpGuard implements NetworkLayer {
         ScreenedDatagramSocket(TcpGuard guard, int port, InetAddress laddr) throws SocketException {
             super(port, laddr);
             this.guard = guard;
+        }
+
+        /** Every datagram openrm sends from its listening point passes here (the stack's, the relay's, the edge's). */
+        @Override
+        public void send(java.net.DatagramPacket p) throws IOException {
+            super.send(p);
+            guard.sent.count(WireCounts.UDP, p.getData(), p.getOffset(), p.getLength());
         }
 
         @Override
@@ -231,6 +296,7 @@ final class TcpGuard implements NetworkLayer {
                 LOG.debug("relay to {}:{} failed: {}", rawOut.address, rawOut.port, e.toString());
             }
             (request ? guard.stats.rawRequests : guard.stats.rawResponses).incrementAndGet();
+            guard.received.count(WireCounts.UDP, in, 0, len);
             return true;
         }
 
@@ -247,6 +313,7 @@ final class TcpGuard implements NetworkLayer {
                 return false; // the stack's parser has the last word
             }
             if (kind == ShedScreen.SHED_ACK) {
+                guard.received.count(WireCounts.UDP, WireCounts.ACK_KIND);
                 return true;
             }
             if (kind != ShedScreen.NEW_INVITE) {
@@ -260,6 +327,7 @@ final class TcpGuard implements NetworkLayer {
                 return false;
             }
             guard.stats.shedOnReceive.incrementAndGet();
+            guard.received.count(WireCounts.UDP, WireCounts.INVITE_KIND);
             byte[] answer = ShedScreen.overloaded(in, verdict, guard.retryAfterS);
             try {
                 send(new java.net.DatagramPacket(answer, answer.length, inPacket.getAddress(), inPacket.getPort()));
@@ -331,6 +399,7 @@ final class TcpGuard implements NetworkLayer {
         AtomicInteger counted;
         private final AtomicBoolean forgotten = new AtomicBoolean();
         private InputStream in;
+        private OutputStream out;
 
         @Override
         public synchronized InputStream getInputStream() throws IOException {
@@ -338,6 +407,14 @@ final class TcpGuard implements NetworkLayer {
                 in = new Framer(super.getInputStream(), this);
             }
             return in;
+        }
+
+        @Override
+        public synchronized OutputStream getOutputStream() throws IOException {
+            if (out == null) {
+                out = new CountingOut(super.getOutputStream());
+            }
+            return out;
         }
 
         void forget() {

@@ -84,6 +84,17 @@ class SippEndToEndTest {
             } else {
                 assertEquals(0, rawRequests + rawResponses);
             }
+            // on the wire both ways, whichever path a message took (the stack, or the relay from bytes)
+            String t = "u1".equals(transport) ? "udp" : "tcp";
+            Map<String, Long> in = rm.proxy.received(), out = rm.proxy.sent();
+            for (String m : new String[] {"INVITE", "ACK", "BYE"}) {
+                assertTrue(in.getOrDefault(t + "." + m, 0L) >= 300, m + " received: " + in);
+                assertTrue(out.getOrDefault(t + "." + m, 0L) >= 300, m + " sent: " + out);
+            }
+            // from the media servers at least 200 to each INVITE and to each BYE reach the proxy (a 180 the stack
+            // takes for a late one is not handed over); to the caller 180, 200 and 200 to BYE go out on the wire
+            assertTrue(in.getOrDefault(t + ".response", 0L) >= 600, "responses received: " + in);
+            assertTrue(out.getOrDefault(t + ".response", 0L) >= 900, "responses sent: " + out);
         }
     }
 

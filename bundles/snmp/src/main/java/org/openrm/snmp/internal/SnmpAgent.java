@@ -188,12 +188,17 @@ public class SnmpAgent implements SessionListener, ResourceStateListener, AlarmL
 
     @Override
     public void started(Session s) {
-        mib.admitted.incrementAndGet();
+        if (!UNINSTRUMENTED) {
+            mib.admitted.incrementAndGet();
+        }
     }
+
+    /** Benchmarks only: the per-call counters are not kept, to measure what they cost (bench/README.md). */
+    private static final boolean UNINSTRUMENTED = Boolean.getBoolean("openrm.bench.uninstrumented");
 
     @Override
     public void ended(Session s, EndReason reason, int finalCode, long endedAt) {
-        if (reason != EndReason.REJECTED) {
+        if (reason != EndReason.REJECTED || UNINSTRUMENTED) {
             return;
         }
         mib.rejected.incrementAndGet();
