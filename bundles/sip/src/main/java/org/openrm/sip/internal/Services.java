@@ -7,6 +7,7 @@ import org.openrm.api.CallRouter;
 import org.openrm.api.HealthFeedback;
 import org.openrm.api.NodeState;
 import org.openrm.api.PolicyLedger;
+import org.openrm.api.Registrations;
 import org.openrm.api.ResourceLedger;
 import org.openrm.api.SessionStore;
 
@@ -21,6 +22,8 @@ final class Services {
     private final Supplier<CallRouter> router;
     private final Supplier<HealthFeedback> health;
     private final Supplier<NodeState> node;
+    /** The registrar's bindings (the api bundle's store), or null (tests without one). */
+    volatile Supplier<Registrations> registrations = () -> null;
     final StackRuntime runtime;
     final ScheduledExecutorService timer;
     final SipProxy.Stats stats;
@@ -42,6 +45,11 @@ final class Services {
     /** The routing service, or null while none is bound (during an update of routing). */
     CallRouter router() {
         return router.get();
+    }
+
+    /** The REGISTERed media servers, or null. */
+    Registrations registrations() {
+        return registrations.get();
     }
 
     /** Retry-After (s) of the 503 a new call gets while the node drains; 0 when it does not drain. */

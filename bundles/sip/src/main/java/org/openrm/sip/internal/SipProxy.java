@@ -181,6 +181,11 @@ public class SipProxy implements SipPinger, SipStatus {
             policyOption = ReferencePolicyOption.GREEDY)
     public volatile HealthFeedback health;
 
+    /** The registrar's bindings, for REGISTER queries (RFC 3261 10.2.3) and "Contact: *". */
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    public volatile org.openrm.api.Registrations registrations;
+
     /** Counters for metrics and tests. */
     public static final class Stats {
         public final AtomicLong invites = new AtomicLong();
@@ -237,6 +242,7 @@ public class SipProxy implements SipPinger, SipStatus {
         // the rooms, wired once; they reach the stack only through the runtime's context
         runtime = new StackRuntime(edge, tcpGuard);
         Services s = new Services(store, ledger, policy, () -> router, () -> health, () -> node, runtime, timer, stats);
+        s.registrations = () -> registrations;
         InviteProxy[] self = new InviteProxy[1];
         overload = new OverloadGuard(guardSettings(config), runtime::headDelayMs, runtime::waiting,
                 () -> self[0] == null ? 0 : self[0].pending(), stats.overloadRejects);

@@ -17,6 +17,7 @@ public final class ProxyUnderTest implements AutoCloseable {
     public final InMemoryResourceLedger ledger = new InMemoryResourceLedger();
     public final InMemoryPolicyLedger policy = new InMemoryPolicyLedger();
     public final InMemorySessionStore store = new InMemorySessionStore(ledger, policy);
+    public final org.openrm.api.internal.InMemoryRegistrations registrations = new org.openrm.api.internal.InMemoryRegistrations();
     public final org.openrm.api.internal.InMemoryResourceStates states = new org.openrm.api.internal.InMemoryResourceStates();
     public final org.openrm.api.internal.InMemoryNodeState node = new org.openrm.api.internal.InMemoryNodeState();
     public final RoutingEngine routing;
@@ -46,7 +47,7 @@ public final class ProxyUnderTest implements AutoCloseable {
                 ended.computeIfAbsent(reason, r -> new AtomicInteger()).incrementAndGet();
             }
         });
-        routing = new RoutingEngine(ledger, policy, states, new org.openrm.api.internal.InMemoryRegistrations(), TestConfigs.configAdmin(configs),
+        routing = new RoutingEngine(ledger, policy, states, registrations, TestConfigs.configAdmin(configs),
                 TestConfigs.of(RoutingEngine.Config.class, routingConfig));
         routing.sessions = store;
         Map<String, Object> s = new java.util.HashMap<>(sip);
@@ -54,6 +55,7 @@ public final class ProxyUnderTest implements AutoCloseable {
         proxy = new SipProxy(store, ledger, policy, TestConfigs.of(SipProxy.Config.class, s));
         proxy.router = routing;
         proxy.node = node;
+        proxy.registrations = registrations;
     }
 
     public int started(String resource) {

@@ -104,6 +104,41 @@ class ServiceSelectionEndToEndTest {
     }
 
     @Test
+    void registerWithoutContactListsTheBindingsAndAWildcardRemovesThem() throws Exception {
+        int p = Sipp.freePort(), mcp = Sipp.freePort();
+        Map<String, Map<String, Object>> cfg = new HashMap<>();
+        cfg.put("org.openrm.lrg~default", Map.of());
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, cfg, Map.of(), Map.of("embedded.defaults", "false"));
+             RawSip registrar = new RawSip()) {
+            String noContact = "Contact: <sip:test@127.0.0.1:" + registrar.port() + ">\n";
+            // a query before any binding: 200 without Contact
+            registrar.send(RawSip.request("REGISTER", "sip:127.0.0.1:" + p, registrar.port(), 70, "").replace(noContact, ""), p);
+            String empty = registrar.expect("200 OK");
+            assertTrue(!empty.toLowerCase().contains("\ncontact:") && !empty.contains("\nm:"), empty);
+            registrar.send(RawSip.request("REGISTER", "sip:127.0.0.1:" + p, registrar.port(), 70,
+                    "Contact: <sip:127.0.0.1:" + mcp + ";lrg=default;capacity=50>;expires=60\n").replace(noContact, ""), p);
+            registrar.expect("200 OK");
+            // the query lists the binding with what is left of its expiry
+            registrar.send(RawSip.request("REGISTER", "sip:127.0.0.1:" + p, registrar.port(), 70, "").replace(noContact, ""), p);
+            String listed = registrar.expect("200 OK");
+            assertTrue(listed.contains("<sip:127.0.0.1:" + mcp + ">") && listed.matches("(?s).*expires=(60|59|58).*"), listed);
+            // "Contact: *" needs Expires: 0
+            registrar.send(RawSip.request("REGISTER", "sip:127.0.0.1:" + p, registrar.port(), 70, "Contact: *\n")
+                    .replace(noContact, ""), p);
+            registrar.expect("400");
+            assertTrue(rm.routing.isMediaServer("127.0.0.1", mcp));
+            registrar.send(RawSip.request("REGISTER", "sip:127.0.0.1:" + p, registrar.port(), 70, "Contact: *\nExpires: 0\n")
+                    .replace(noContact, ""), p);
+            registrar.expect("200 OK");
+            long end = System.currentTimeMillis() + 5_000;
+            while (rm.routing.isMediaServer("127.0.0.1", mcp) && System.currentTimeMillis() < end) {
+                Thread.sleep(20);
+            }
+            assertTrue(!rm.routing.isMediaServer("127.0.0.1", mcp), "the wildcard removed the binding");
+        }
+    }
+
+    @Test
     void registerFromAnUntrustedAddressGets403() throws Exception {
         int p = Sipp.freePort();
         Map<String, Map<String, Object>> cfg = new HashMap<>();
