@@ -46,7 +46,14 @@ final class RawScreen {
         if (parts.length == 3 && parts[2].toUpperCase(Locale.ROOT).startsWith("SIP/") && !parts[2].equals("SIP/2.0")) {
             return new Refusal(505, "Version Not Supported");
         }
-        if (parts.length == 3 && bareIpv6(parts[1])) {
+        if (parts.length != 3) {
+            // LWS inside the Request-URI (RFC 4475 3.1.2.8) or a line that is no request line at all
+            return new Refusal(400, "Malformed Request Line");
+        }
+        if (parts[1].startsWith("<")) {
+            return new Refusal(400, "Request-URI In Angle Brackets"); // RFC 4475 3.1.2.7: never forward the <>
+        }
+        if (bareIpv6(parts[1])) {
             return new Refusal(400, "IPv6 Reference Without Brackets");
         }
         int via = 0, from = 0, to = 0, callId = 0, cseq = 0, maxForwards = 0, contentLength = 0;
@@ -66,7 +73,12 @@ final class RawScreen {
                     nameEnd--;
                 }
                 switch (name(b, pos, nameEnd)) {
-                    case "via", "v" -> via++;
+                    case "via", "v" -> {
+                        via++;
+                        if (!viaSeparatorsOk(b, colon + 1, Math.min(next, headEnd))) {
+                            return new Refusal(400, "Malformed Via: empty parameter or value"); // RFC 4475 3.1.2.1
+                        }
+                    }
                     case "from", "f" -> {
                         from++;
                         String why = nameAddr(unfolded(b, colon + 1, Math.min(next, headEnd)));
@@ -87,14 +99,22 @@ final class RawScreen {
                         cseqValue = unfolded(b, colon + 1, Math.min(next, headEnd));
                     }
                     case "max-forwards" -> maxForwards++;
-                    case "content-length", "l" -> contentLength++;
+                    case "content-length", "l" -> {
+                        contentLength++;
+                        if (!digits(b, colon + 1, Math.min(next, headEnd))) {
+                            return new Refusal(400, "Malformed Content-Length"); // RFC 4475 3.1.2.5: negative, or no number
+                        }
+                    }
                     default -> { }
                 }
             }
             pos = next;
         }
-        if (parts.length == 3 && cseqValue != null) {
+        if (cseqValue != null) {
             String[] c = words(cseqValue, true);
+            if (c.length != 2 || !cseqNumberOk(c[0])) {
+                return new Refusal(400, "Malformed CSeq"); // RFC 3261 8.1.1.5: a number below 2**31, then the method
+            }
             if (c.length == 2 && !c[1].equals(parts[0])) {
                 return EdgeGuard.KNOWN.contains(parts[0]) ? new Refusal(400, "CSeq Method Mismatch")
                         : new Refusal(501, "Not Implemented");
@@ -241,8 +261,81 @@ final class RawScreen {
         return out;
     }
 
+    /** True when {@code b[from..to)} is 1 to 10 decimal digits between white space. */
+    static boolean digits(byte[] b, int from, int to) {
+        int n = 0;
+        boolean after = false;
+        for (int i = from; i < to; i++) {
+            byte c = b[i];
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+                after = n > 0;
+                continue;
+            }
+            if (c < '0' || c > '9' || after || ++n > 10) {
+                return false;
+            }
+        }
+        return n > 0;
+    }
+
+    /** A CSeq sequence number: 1 to 10 digits, below 2**31. */
+    static boolean cseqNumberOk(String n) {
+        if (n.isEmpty() || n.length() > 10) {
+            return false;
+        }
+        for (int i = 0; i < n.length(); i++) {
+            if (n.charAt(i) < '0' || n.charAt(i) > '9') {
+                return false;
+            }
+        }
+        return Long.parseLong(n) < (1L << 31);
+    }
+
+    /**
+     * True unless a Via value in {@code b[from..to)} has an empty element: a ';' or ',' at its start or end, or two of
+     * them with only white space between (outside quoted strings). Scans the bytes; no allocation.
+     */
+    static boolean viaSeparatorsOk(byte[] b, int from, int to) {
+        byte last = ','; // the value starts as after a separator: a leading one is empty
+        boolean quoted = false;
+        for (int i = from; i < to; i++) {
+            byte c = b[i];
+            if (quoted) {
+                if (c == '\\' && i + 1 < to) {
+                    i++;
+                } else if (c == '"') {
+                    quoted = false;
+                }
+                last = 'x';
+                continue;
+            }
+            if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+                continue;
+            }
+            if (c == '"') {
+                quoted = true;
+            } else if ((c == ';' || c == ',') && (last == ';' || last == ',')) {
+                return false;
+            }
+            last = c;
+        }
+        return !quoted && last != ';' && last != ',';
+    }
+
     /** Why a From/To value is not a name-addr or addr-spec of RFC 3261, or null if it is fine. */
     static String nameAddr(String v) {
+        boolean quoted = false;
+        for (int i = 0; i < v.length(); i++) {
+            char c = v.charAt(i);
+            if (quoted && c == '\\') {
+                i++;
+            } else if (c == '"') {
+                quoted = !quoted;
+            }
+        }
+        if (quoted) {
+            return "unterminated quoted string"; // RFC 4475 3.1.2.6
+        }
         int lt = v.indexOf('<');
         if (lt < 0) {
             return null; // a bare addr-spec: the stack's parser judges it

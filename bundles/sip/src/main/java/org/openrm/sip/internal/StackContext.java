@@ -133,7 +133,7 @@ final class StackContext {
     ServerTransaction serverTransaction(RequestEvent ev, Request req) throws SipException {
         ServerTransaction st = ev.getServerTransaction();
         if (st != null) {
-            if (!st.getRequest().getMethod().equals(req.getMethod())) {
+            if (!st.getRequest().getMethod().equals(req.getMethod()) || !cseqMethod(st.getRequest()).equals(cseqMethod(req))) {
                 // a peer reused another request's branch: the stack matched it to that transaction; nothing
                 // sensible can be answered on it
                 LOG.debug("{} {} reuses the branch of a {} transaction: dropped", req.getMethod(), Sip.callId(req),
@@ -147,6 +147,11 @@ final class StackContext {
         } catch (TransactionAlreadyExistsException e) {
             return null;
         }
+    }
+
+    private static String cseqMethod(Request r) {
+        javax.sip.header.CSeqHeader c = (javax.sip.header.CSeqHeader) r.getHeader(javax.sip.header.CSeqHeader.NAME);
+        return c == null ? "" : c.getMethod();
     }
 
     /** Answers on a server transaction; a failure to send is logged at DEBUG (the peer retransmits or is gone). */

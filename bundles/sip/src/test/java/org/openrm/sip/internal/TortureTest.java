@@ -127,10 +127,10 @@ class TortureTest {
             "inv2543", Verdict.answerOrDrop("no Content-Length on a stream: 400 or the connection is closed", 400),
             "dblreq", Verdict.answer("REGISTER, then the INVITE after it is a second message on the stream", 403)));
     static {
-        // a request the stack's parser cannot read closes the connection: after a parse error on a stream its
-        // framing cannot be trusted (the issue: "for TCP, framing errors close the connection")
+        // a request that cannot be read is answered 400 from its bytes, then the connection is closed: after a
+        // parse error on a stream its framing cannot be trusted, but the peer learns why
         for (String n : List.of("badinv01", "ltgtruri", "lwsruri", "ncl", "quotbal", "scalar02", "mcl01")) {
-            TCP_DIFFERENT.put(n, Verdict.answerOrDrop("parse error on a stream: 400 or the connection closed", 400));
+            TCP_DIFFERENT.put(n, Verdict.answer("malformed on a stream: 400 from its bytes, then the connection closed", 400));
         }
     }
 
