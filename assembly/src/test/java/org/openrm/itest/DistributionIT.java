@@ -364,12 +364,12 @@ public class DistributionIT {
                     Thread.sleep(100);
                 }
                 assertTrue(f[0] + " uninstalled: " + out + " " + console("feature:list -i"), bundle(f[1]) == null);
-                assertOptions200(10_000);
+                assertOptions200(60_000);
                 String route = console("rm:route 5551234");
                 assertTrue(f[0] + " away, routing still picks: " + route, route.contains("Resource:    mcp1"));
                 features.installFeature(f[0], java.util.EnumSet.of(org.apache.karaf.features.FeaturesService.Option.NoAutoRefreshBundles));
                 assertAllActive(60_000);
-                assertOptions200(10_000);
+                assertOptions200(60_000);
             }
         } finally {
             uas.destroyForcibly();
@@ -427,14 +427,14 @@ public class DistributionIT {
             // file install takes a folder in etc/ for an exploded bundle: the distribution keeps none there
             assertTrue("bundle from etc/: " + b.getLocation(), !b.getLocation().contains("jardir:"));
         }
-        assertOptions200(10_000);
+        assertOptions200(60_000);
         update("org.openrm.sip", "openrm.sip.jar");
         update("org.openrm.routing", "openrm.routing.jar");
         update("org.openrm.health", "openrm.health.jar");
         update("org.openrm.billing", "openrm.billing.jar");
         update("org.openrm.ops", "openrm.ops.jar");
         assertAllActive(30_000);
-        assertOptions200(10_000);
+        assertOptions200(60_000);
         String billing = console("rm:billing");
         assertTrue(billing, billing.contains("Broker:") && billing.contains("Spool:"));
     }
@@ -442,7 +442,7 @@ public class DistributionIT {
     @Test
     public void callsInProgressSurviveUpdatesOfSipAndRouting() throws Exception {
         assertAllActive(30_000);
-        assertOptions200(10_000);
+        assertOptions200(60_000);
         Path sippDir = Path.of(System.getProperty("openrm.sipp.dir"));
         Path work = Files.createTempDirectory("openrm-it-sipp");
         int sip = Integer.getInteger("openrm.it.sip.port");

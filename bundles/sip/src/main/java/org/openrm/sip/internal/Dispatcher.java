@@ -149,6 +149,11 @@ final class Dispatcher implements SipListener {
                 c.replyStateless(req, Response.SERVICE_UNAVAILABLE, "Draining", drainRetry);
                 return;
             }
+            if (!s.runtime.warm()) {
+                // started or swapped moments ago: the SIP Server waits for the warm-up (bounded) before sending calls
+                c.replyStateless(req, Response.SERVICE_UNAVAILABLE, "Warming Up", 1);
+                return;
+            }
             Response ok = c.mf.createResponse(Response.OK, req);
             ok.addHeader(c.hf.createAllowHeader(Sip.ALLOW));
             c.tagTo(ok);

@@ -125,6 +125,11 @@ public class SipProxy implements SipPinger, SipStatus {
                 + "real calls find the code compiled (0 disables)")
         int warmup_messages() default 30000;
 
+        @AttributeDefinition(description = "Synthetic calls (INVITE, 180, 200, ACK, BYE, 200; half over UDP, half over "
+                + "TCP) placed between two private SIP stacks on loopback at start, before the node reports ready, so "
+                + "that the first real calls find the SIP stack compiled (0 disables)")
+        int warmup_calls() default 3000;
+
         @AttributeDefinition(description = "JAIN-SIP worker threads (8 measured best on 2 cores)")
         int thread_pool_size() default 8;
 

@@ -30,6 +30,8 @@ final class StackRuntime {
     /** Guarded by this. */
     private ProxyStack stack;
     private Warmup warmup;
+    /** Synthetic calls between two private stacks over loopback, after the parser warm-up. */
+    private CallWarmup callWarmup;
     /** Read by {@link #queueDepth()} on any thread. */
     private volatile ProxyStack running;
     /** UDP processors whose per-datagram buffer was made one byte (tests check it stays 1 across stack versions). */
@@ -52,7 +54,7 @@ final class StackRuntime {
 
     /** True once the running stack's warm-up has finished. */
     synchronized boolean warm() {
-        return ctx != null && warmup != null && warmup.done();
+        return ctx != null && warmup != null && warmup.done() && callWarmup != null && callWarmup.done();
     }
 
     /** Received datagrams waiting for a SIP worker thread (0 while the stack restarts). */
@@ -95,7 +97,8 @@ final class StackRuntime {
         start(c);
     }
 
-    private void start(SipProxy.Config c) throws Exception {
+    /** The JAIN-SIP settings of the proxy's stack (the warm-up's private stacks take the same). */
+    static Properties stackProperties(SipProxy.Config c) {
         Properties p = new Properties();
         p.setProperty("javax.sip.STACK_NAME", "openrm-sip-" + c.listen_port() + "-" + Long.toHexString(System.nanoTime()));
         p.setProperty("javax.sip.AUTOMATIC_DIALOG_SUPPORT", "off");
@@ -115,6 +118,11 @@ final class StackRuntime {
         // so one busy connection (a SIP Server multiplexing all its calls) is not served by a single thread
         p.setProperty("gov.nist.javax.sip.TCP_POST_PARSING_THREAD_POOL_SIZE", Integer.toString(c.thread_pool_size()));
         p.setProperty("gov.nist.javax.sip.CONGESTION_CONTROL_TIMEOUT", Integer.toString(c.queue_timeout_ms()));
+        return p;
+    }
+
+    private void start(SipProxy.Config c) throws Exception {
+        Properties p = stackProperties(c);
         ClassLoader tccl = Thread.currentThread().getContextClassLoader();
         Thread.currentThread().setContextClassLoader(StackRuntime.class.getClassLoader());
         StackContext made;
@@ -149,7 +157,13 @@ final class StackRuntime {
             Thread.currentThread().setContextClassLoader(tccl);
         }
         warmup = new Warmup(made.mf, c.warmup_messages());
-        Thread w = new Thread(warmup, "openrm-sip-warmup");
+        callWarmup = new CallWarmup(p, c.warmup_calls());
+        Warmup parse = warmup;
+        CallWarmup calls = callWarmup;
+        Thread w = new Thread(() -> {
+            parse.run();
+            calls.run();
+        }, "openrm-sip-warmup");
         w.setDaemon(true);
         w.setPriority(Thread.MIN_PRIORITY);
         w.start();
@@ -166,6 +180,10 @@ final class StackRuntime {
         if (warmup != null) {
             warmup.stop();
             warmup = null;
+        }
+        if (callWarmup != null) {
+            callWarmup.stop();
+            callWarmup = null;
         }
         if (stack == null) {
             return;

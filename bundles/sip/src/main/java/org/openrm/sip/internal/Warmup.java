@@ -36,6 +36,7 @@ final class Warmup implements Runnable {
     Warmup(MessageFactory mf, int iterations) {
         this.mf = mf;
         this.iterations = iterations;
+        this.done = iterations <= 0; // nothing to warm: warm from the first message on
     }
 
     /** True once the warm-up ran to its end (or was not asked for). */

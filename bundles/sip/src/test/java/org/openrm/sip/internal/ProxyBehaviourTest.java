@@ -32,6 +32,26 @@ class ProxyBehaviourTest {
     }
 
     @Test
+    void optionsGet503WarmingUpUntilTheSyntheticCallsAreDone() throws Exception {
+        int p = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(Sipp.freePort(), 10),
+                Map.of("warmup.messages", 2000, "warmup.calls", 600));
+             RawSip ua = new RawSip()) {
+            ua.send(RawSip.request("OPTIONS", "sip:127.0.0.1:" + p, ua.port(), 70, ""), p);
+            String cold = ua.expect("503");
+            assertTrue(cold.contains("Warming Up") && cold.contains("Retry-After: 1"), cold);
+            assertTrue(!rm.proxy.warm());
+            long end = System.currentTimeMillis() + 60_000;
+            while (!rm.proxy.warm() && System.currentTimeMillis() < end) {
+                Thread.sleep(100);
+            }
+            assertTrue(rm.proxy.warm(), "warm within the warm-up's budget");
+            ua.send(RawSip.request("OPTIONS", "sip:127.0.0.1:" + p, ua.port(), 70, ""), p);
+            ua.expect("200 OK");
+        }
+    }
+
+    @Test
     void inviteWithMaxForwardsZeroGets483() throws Exception {
         int p = Sipp.freePort();
         try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(Sipp.freePort(), 10), Map.of());

@@ -52,6 +52,9 @@ public final class ProxyUnderTest implements AutoCloseable {
         routing.sessions = store;
         Map<String, Object> s = new java.util.HashMap<>(sip);
         s.put("listen.port", port);
+        // tests that measure a cold or warm start ask for the warm-up; the others start warm at once
+        s.putIfAbsent("warmup.calls", 0);
+        s.putIfAbsent("warmup.messages", 0);
         proxy = new SipProxy(store, ledger, policy, TestConfigs.of(SipProxy.Config.class, s));
         proxy.router = routing;
         proxy.node = node;
