@@ -89,6 +89,7 @@ CFG
     pkill -9 -f "karaf.base=$rm_home" 2>/dev/null || true
   }
   trap cleanup EXIT
+  started_at=$(date +%s%N)
   "$rm_home/bin/start"
   for i in $(seq 1 60); do
     grep -q "SIP proxy listening" "$rm_home/data/log/karaf.log" 2>/dev/null && break; sleep 1
@@ -115,6 +116,8 @@ cd "$work"
 sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpa" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
 sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpb" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
 ready
+# time from bin/start to ready (configuration, SIP, warm-up, a media server in service)
+[ -z "${started_at:-}" ] || echo "ready $(( ($(date +%s%N) - started_at) / 1000000 )) ms after bin/start"
 # Kamailio's dispatcher marks its destinations by probing: give it a probe round
 [ "$proxy" != kamailio ] || sleep 6
 

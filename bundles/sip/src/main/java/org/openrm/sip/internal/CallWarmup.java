@@ -60,10 +60,25 @@ final class CallWarmup implements Runnable {
     private final AtomicInteger completed = new AtomicInteger();
     private final AtomicLong failed = new AtomicLong();
 
+    /** Runs once the private stacks are stopped: see {@link #run()}. */
+    private final Runnable afterStop;
+
     CallWarmup(Properties base, int calls) {
-        this.base = base;
+        this(base, calls, () -> { });
+    }
+
+    /**
+     * @param afterStop run after the private stacks stopped: JAIN-SIP's TCP post-parse pool is one per class loader
+     *                  and every stack's {@code stop()} shuts it down, so the proxy's stack gets its pool back here
+     */
+    CallWarmup(Properties base, int calls, Runnable afterStop) {
+        this.base = new Properties();
+        this.base.putAll(base);
+        // a stack made with this setting replaces (shutdownNow) the class loader's one pool: the proxy's
+        this.base.remove("gov.nist.javax.sip.TCP_POST_PARSING_THREAD_POOL_SIZE");
         this.calls = calls;
         this.done = calls <= 0;
+        this.afterStop = afterStop;
     }
 
     boolean done() {
@@ -122,6 +137,13 @@ final class CallWarmup implements Runnable {
             }
             if (uas != null) {
                 uas.close();
+            }
+            if (uac != null || uas != null) {
+                try {
+                    afterStop.run();
+                } catch (RuntimeException e) {
+                    LOG.warn("SIP TCP post-parse pool not restored after the warm-up: {}", e.toString());
+                }
             }
             done = true; // what ran is warm; readiness never waits for a warm-up that cannot finish
         }

@@ -86,6 +86,11 @@ final class ProxyStack extends SipStackImpl {
      * the TCP post-parse queue, whose entries carry their reception time. 0 when nothing waits.
      */
     int headDelayMs() {
+        return headDelayMs(true);
+    }
+
+    /** As {@link #headDelayMs()}, the TCP post-parse queue (shared by every stack of this class loader) only if asked. */
+    int headDelayMs(boolean tcpToo) {
         long now = System.currentTimeMillis();
         long oldest = now;
         List<Queue<?>> qs = udpQueues;
@@ -101,7 +106,7 @@ final class ProxyStack extends SipStackImpl {
             }
         }
         java.util.concurrent.BlockingQueue<Runnable> tcp = gov.nist.javax.sip.parser.PostParseExecutorServices.staticQueue;
-        if (tcp != null && tcp.peek() instanceof QueuedMessageDispatchBase m) {
+        if (tcpToo && tcp != null && tcp.peek() instanceof QueuedMessageDispatchBase m) {
             oldest = Math.min(oldest, m.getReceptionTime());
         }
         return (int) Math.min(Integer.MAX_VALUE, Math.max(0, now - oldest));

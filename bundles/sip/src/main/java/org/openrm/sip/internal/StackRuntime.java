@@ -31,7 +31,9 @@ final class StackRuntime {
     private ProxyStack stack;
     private Warmup warmup;
     /** Synthetic calls between two private stacks over loopback, after the parser warm-up. */
-    private CallWarmup callWarmup;
+    private volatile CallWarmup callWarmup;
+    /** True once synthetic calls ran in this class loader (this revision of the bundle). */
+    private static volatile boolean callsWarmed;
     /** Read by {@link #queueDepth()} on any thread. */
     private volatile ProxyStack running;
     /** UDP processors whose per-datagram buffer was made one byte (tests check it stays 1 across stack versions). */
@@ -66,7 +68,10 @@ final class StackRuntime {
     /** How long the oldest received message waiting for a SIP worker has waited (ms; 0 while the stack restarts). */
     int headDelayMs() {
         ProxyStack s = running;
-        return s == null ? 0 : s.headDelayMs();
+        // while the synthetic calls run, their TCP messages share the class loader's post-parse queue: the guard
+        // reads the proxy's own UDP queues only, or it would take the warm-up for an overload
+        CallWarmup w = callWarmup;
+        return s == null ? 0 : s.headDelayMs(w == null || w.done());
     }
 
     /** Received messages waiting for a SIP worker, UDP and TCP. */
@@ -157,12 +162,18 @@ final class StackRuntime {
             Thread.currentThread().setContextClassLoader(tccl);
         }
         warmup = new Warmup(made.mf, c.warmup_messages());
-        callWarmup = new CallWarmup(p, c.warmup_calls());
+        ProxyStack started = stack;
+        // the JIT keeps what it compiled for this bundle revision's classes: a stack restarted by a change of its
+        // listening settings needs no second round of synthetic calls (a new revision, after an update, does)
+        callWarmup = new CallWarmup(p, callsWarmed ? 0 : c.warmup_calls(), () -> restorePostParsePool(started, c));
         Warmup parse = warmup;
         CallWarmup calls = callWarmup;
         Thread w = new Thread(() -> {
             parse.run();
             calls.run();
+            if (calls.completed() > 0) {
+                callsWarmed = true;
+            }
         }, "openrm-sip-warmup");
         w.setDaemon(true);
         w.setPriority(Thread.MIN_PRIORITY);
@@ -170,6 +181,16 @@ final class StackRuntime {
         LOG.info("SIP proxy listening on {}:{} (UDP, TCP), record-route {}:{}, SIP Server {}, trusted {}, node {}",
                 c.listen_address(), c.listen_port(), made.viaHost, made.viaPort, c.sipserver_uri(), c.trusted_peers(),
                 c.node_id());
+    }
+
+    /**
+     * Gives the running stack its TCP post-parse pool again: JAIN-SIP keeps one per class loader, and stopping any
+     * stack (the warm-up's) shuts it down, after which TCP messages would be handled on their connection's reader.
+     */
+    synchronized void restorePostParsePool(ProxyStack s, SipProxy.Config c) {
+        if (running == s && s != null && gov.nist.javax.sip.parser.PostParseExecutorServices.getPostParseExecutor() == null) {
+            gov.nist.javax.sip.parser.PostParseExecutorServices.setPostParseExcutorSize(s, c.thread_pool_size(), c.queue_timeout_ms());
+        }
     }
 
     /** Stops the stack (listening points closed, provider deleted); the context is withdrawn first. */

@@ -25,6 +25,31 @@ class CallWarmupTest {
     }
 
     @Test
+    void theProxyStacksTcpPostParsePoolSurvivesTheWarmUpStacks() throws Exception {
+        SipProxy.Config c = TestConfigs.of(SipProxy.Config.class, Map.of());
+        java.util.Properties p = StackRuntime.stackProperties(c);
+        // the proxy's stack: it makes the class loader's one TCP post-parse pool
+        gov.nist.javax.sip.SipStackImpl proxy = new gov.nist.javax.sip.SipStackImpl(p);
+        try {
+            java.util.concurrent.ExecutorService pool = gov.nist.javax.sip.parser.PostParseExecutorServices.getPostParseExecutor();
+            assertTrue(pool != null && !pool.isShutdown());
+            java.util.concurrent.atomic.AtomicBoolean restored = new java.util.concurrent.atomic.AtomicBoolean();
+            CallWarmup w = new CallWarmup(p, 50, () -> {
+                restored.set(true);
+                gov.nist.javax.sip.parser.PostParseExecutorServices.setPostParseExcutorSize(proxy, c.thread_pool_size(), c.queue_timeout_ms());
+            });
+            w.run();
+            assertEquals(50, w.completed());
+            assertFalse(pool.isShutdown() && !restored.get(), "the warm-up's stacks never replace the proxy's pool while they run");
+            assertTrue(restored.get(), "the pool is given back after the warm-up's stacks stopped");
+            java.util.concurrent.ExecutorService after = gov.nist.javax.sip.parser.PostParseExecutorServices.getPostParseExecutor();
+            assertTrue(after != null && !after.isShutdown(), "a TCP post-parse pool runs after the warm-up");
+        } finally {
+            proxy.stop();
+        }
+    }
+
+    @Test
     void noCallsMeansDoneAtOnceAndAStoppedWarmUpEnds() throws Exception {
         SipProxy.Config c = TestConfigs.of(SipProxy.Config.class, Map.of());
         assertTrue(new CallWarmup(StackRuntime.stackProperties(c), 0).done());
