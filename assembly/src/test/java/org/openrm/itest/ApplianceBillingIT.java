@@ -119,6 +119,168 @@ public class ApplianceBillingIT {
         return out;
     }
 
+    /** Call-IDs whose INVITE got its 200 at the sipp UAC: calls openrm admitted and a media server answered. */
+    private static Set<String> answeredCalls(Path sippDir) throws IOException {
+        Set<String> out = new HashSet<>();
+        Pattern callId = Pattern.compile("(?m)^Call-ID:\\s*(\\S+)");
+        try (var files = Files.list(sippDir)) {
+            for (Path f : files.filter(x -> x.getFileName().toString().endsWith("_messages.log")).toList()) {
+                String log = Files.readString(f, StandardCharsets.ISO_8859_1);
+                for (String block : log.split("----------------------------------------------- ")) {
+                    if (block.contains("message received") && block.contains("SIP/2.0 200") && block.matches("(?s).*CSeq:\\s*1 INVITE.*")) {
+                        Matcher m = callId.matcher(block);
+                        if (m.find()) {
+                            out.add(m.group(1));
+                        }
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
+    private static BrokerService broker(int port) throws Exception {
+        Path brokerData = Files.createTempDirectory("openrm-it-broker");
+        BrokerService broker = new BrokerService();
+        broker.setBrokerName("it-" + port);
+        broker.setUseJmx(false);
+        broker.setAdvisorySupport(false);
+        broker.setUseShutdownHook(false);
+        broker.setDataDirectoryFile(brokerData.toFile());
+        KahaDBPersistenceAdapter kaha = new KahaDBPersistenceAdapter();
+        kaha.setDirectory(brokerData.resolve("kahadb").toFile());
+        broker.setPersistenceAdapter(kaha);
+        broker.addConnector("tcp://127.0.0.1:" + port);
+        broker.start();
+        return broker;
+    }
+
+    /** The CDRs on the broker's queue by Call-ID, read until 8 s pass without one (at most 60 s). */
+    private static Map<String, String> cdrs(int brokerPort) throws Exception {
+        Map<String, String> cdrByCallId = new HashMap<>();
+        ActiveMQConnectionFactory f = new ActiveMQConnectionFactory("tcp://127.0.0.1:" + brokerPort);
+        try (Connection c = f.createConnection()) {
+            c.start();
+            Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
+            MessageConsumer consumer = s.createConsumer(s.createQueue("openrm.cdr"));
+            long end = System.currentTimeMillis() + 60_000;
+            long quietSince = System.currentTimeMillis();
+            while (System.currentTimeMillis() < end && System.currentTimeMillis() - quietSince < 8000) {
+                Message m = consumer.receive(250);
+                if (m instanceof TextMessage t) {
+                    quietSince = System.currentTimeMillis();
+                    Matcher id = Pattern.compile("\"callId\":\"([^\"]+)\"").matcher(t.getText());
+                    if (id.find()) {
+                        cdrByCallId.putIfAbsent(id.group(1), t.getText());
+                    }
+                }
+            }
+        }
+        return cdrByCallId;
+    }
+
+    /** The appliance's one Karaf JVM under the process bin/karaf started. */
+    private static ProcessHandle jvm(Process karaf) {
+        List<ProcessHandle> jvms = new ArrayList<>(karaf.descendants().filter(h -> h.info().command().orElse("").endsWith("java")).toList());
+        if (karaf.info().command().orElse("").endsWith("java")) {
+            jvms.add(karaf.toHandle());
+        }
+        assertEquals("one Karaf JVM: " + jvms, 1, jvms.size());
+        return jvms.get(0);
+    }
+
+    /**
+     * SIGTERM under load, as an orchestrator stops a node: new INVITEs get 503 with the drain's Retry-After, every
+     * call in progress ends normally, the process exits as soon as they have (not at the drain timeout) with every
+     * ended call's CDR on the broker.
+     */
+    @Test
+    public void sigtermDrainsTheCallsInProgressThenExits() throws Exception {
+        Path base = Path.of("target", "drain-it").toAbsolutePath();
+        if (Files.exists(base)) {
+            try (var w = Files.walk(base)) {
+                w.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
+        Files.createDirectories(base);
+        Process untar = new ProcessBuilder("tar", "xzf", System.getProperty("openrm.distribution"), "-C", base.toString(),
+                "--strip-components=1").inheritIO().start();
+        assertTrue(untar.waitFor(60, TimeUnit.SECONDS) && untar.exitValue() == 0);
+        int sip = freePort(), mcp = freePort(), brokerPort = freePort(), uacPort = freePort();
+        Path etc = base.resolve("etc");
+        set(etc.resolve("org.openrm.sip.cfg"), "listen.port", Integer.toString(sip));
+        set(etc.resolve("org.openrm.resource-mcp1.cfg"), "uri", "sip:127.0.0.1:" + mcp);
+        set(etc.resolve("org.openrm.resource-mcp1.cfg"), "capacity", "1000");
+        set(etc.resolve("org.apache.karaf.shell.cfg"), "sshPort", Integer.toString(freePort()));
+        set(etc.resolve("org.openrm.billing.cfg"), "broker.url", "tcp://127.0.0.1:" + brokerPort);
+        set(etc.resolve("org.openrm.ops.cfg"), "health.port", Integer.toString(freePort()));
+        set(etc.resolve("org.openrm.ops.cfg"), "metrics.port", Integer.toString(freePort()));
+        set(etc.resolve("org.openrm.ops.cfg"), "drain.timeout.s", "60");
+        set(etc.resolve("org.openrm.ops.cfg"), "drain.retry.after.s", "7");
+        set(etc.resolve("org.openrm.snmp.cfg"), "master", "tcp:127.0.0.1:" + freePort());
+        Map<String, String> env = Map.of("OPENRM_JAVA_OPTS", "-Xms512m -Xmx512m -XX:+UseParallelGC");
+        BrokerService broker = broker(brokerPort);
+        Path sippDir = Path.of(System.getProperty("openrm.sipp.dir"));
+        Path work = Files.createTempDirectory("openrm-it-drain");
+        try {
+            Process karaf = start(base, env, base.resolve("bin/karaf").toString(), "server");
+            awaitSip(sip, 120_000);
+            start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
+                    Integer.toString(mcp), "-nostdin", "-trace_err");
+            Thread.sleep(500);
+            // calls held 6 s, 20 a second: about 120 in progress when the node is told to stop
+            Process uac = start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
+                    "-p", Integer.toString(uacPort), "-s", "5551234", "-m", "600", "-r", "20", "-d", "6000",
+                    "-nostdin", "-trace_err", "-trace_msg", "127.0.0.1:" + sip);
+            Thread.sleep(9000);
+            ProcessHandle jvm = jvm(karaf);
+            new ProcessBuilder("kill", "-TERM", Long.toString(jvm.pid())).inheritIO().start().waitFor();
+            long termAt = System.currentTimeMillis();
+            boolean exited = jvm.onExit().toCompletableFuture().completeOnTimeout(null, 90, TimeUnit.SECONDS).join() != null
+                    || !jvm.isAlive();
+            long tookMs = System.currentTimeMillis() - termAt;
+            assertTrue("the JVM exited within 90 s of SIGTERM", exited && !jvm.isAlive());
+            Thread.sleep(2000);
+            uac.destroy(); // SIGTERM: sipp closes its message trace
+            if (!uac.waitFor(10, TimeUnit.SECONDS)) {
+                uac.destroyForcibly();
+                uac.waitFor(5, TimeUnit.SECONDS);
+            }
+            Set<String> answered = answeredCalls(work);
+            Set<String> ended = endedCalls(work);
+            Set<String> cut = new HashSet<>(answered);
+            cut.removeAll(ended);
+            String trace = "";
+            try (var files = Files.list(work)) {
+                for (Path f : files.filter(x -> x.getFileName().toString().endsWith("_messages.log")).toList()) {
+                    trace += Files.readString(f, StandardCharsets.ISO_8859_1);
+                }
+            }
+            Map<String, String> cdrByCallId = cdrs(brokerPort);
+            Set<String> noCdr = new HashSet<>(ended);
+            noCdr.removeAll(cdrByCallId.keySet());
+            String log = Files.readString(base.resolve("data/log/karaf.log"));
+            System.out.printf("SIGTERM drain: %d calls answered, %d ended with their BYE answered, %d cut; the JVM exited %d ms "
+                    + "after SIGTERM; %d CDRs on the broker, %d ended calls without one%n", answered.size(), ended.size(),
+                    cut.size(), tookMs, cdrByCallId.size(), noCdr.size());
+            assertTrue("calls were in progress at SIGTERM: " + answered.size(), answered.size() > 100);
+            assertEquals("admitted calls that did not end normally: " + cut, 0, cut.size());
+            assertTrue("new INVITEs during the drain got 503 with the drain's Retry-After",
+                    trace.contains("SIP/2.0 503") && trace.contains("Retry-After: 7"));
+            // the calls were held 6 s: the node left when they had ended, long before drain.timeout.s (60)
+            assertTrue("exited " + tookMs + " ms after SIGTERM", tookMs < 40_000);
+            assertTrue("the shutdown drain was logged", log.contains("Shutdown drain done"));
+            assertEquals("ended calls without a CDR on the broker: " + noCdr, 0, noCdr.size());
+        } finally {
+            for (Process p : started) {
+                p.descendants().forEach(ProcessHandle::destroyForcibly);
+                p.destroyForcibly();
+                p.waitFor(10, TimeUnit.SECONDS);
+            }
+            broker.stop();
+        }
+    }
+
     @Test
     public void noCdrLostAcrossABundleUpdateAndAKill() throws Exception {
         Path base = Path.of("target", "billing-it").toAbsolutePath();

@@ -195,13 +195,18 @@ final class CallWarmup implements Runnable {
             // would re-parse them and warn each time
             p.setProperty("gov.nist.javax.sip.AGGRESSIVE_CLEANUP", "false");
             stack = new SipStackImpl(p);
-            port = freeUdpAndTcpPort();
-            ListeningPoint udp = stack.createListeningPoint("127.0.0.1", port, ListeningPoint.UDP);
-            ListeningPoint tcp = stack.createListeningPoint("127.0.0.1", port, ListeningPoint.TCP);
-            provider = stack.createSipProvider(udp);
-            provider.addListeningPoint(tcp);
-            provider.addSipListener(this);
-            stack.start();
+            try {
+                port = freeUdpAndTcpPort();
+                ListeningPoint udp = stack.createListeningPoint("127.0.0.1", port, ListeningPoint.UDP);
+                ListeningPoint tcp = stack.createListeningPoint("127.0.0.1", port, ListeningPoint.TCP);
+                provider = stack.createSipProvider(udp);
+                provider.addListeningPoint(tcp);
+                provider.addSipListener(this);
+                stack.start();
+            } catch (Exception | Error e) {
+                stack.stop(); // its threads and any socket it bound go with it
+                throw e;
+            }
         }
 
         void call(int i, boolean tcp, Peer to, AddressFactory af, Semaphore window) throws Exception {
