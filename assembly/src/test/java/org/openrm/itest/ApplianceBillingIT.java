@@ -101,33 +101,24 @@ public class ApplianceBillingIT {
 
     /** Call-IDs whose BYE got its 200 at the sipp UAC: calls that ended, as the SIP Server saw it. */
     private static Set<String> endedCalls(Path sippDir) throws IOException {
-        Set<String> out = new HashSet<>();
-        Pattern callId = Pattern.compile("(?m)^Call-ID:\\s*(\\S+)");
-        try (var files = Files.list(sippDir)) {
-            for (Path f : files.filter(x -> x.getFileName().toString().endsWith("_messages.log")).toList()) {
-                String log = Files.readString(f, StandardCharsets.ISO_8859_1);
-                for (String block : log.split("----------------------------------------------- ")) {
-                    if (block.contains("message received") && block.contains("SIP/2.0 200") && block.matches("(?s).*CSeq:\\s*2 BYE.*")) {
-                        Matcher m = callId.matcher(block);
-                        if (m.find()) {
-                            out.add(m.group(1));
-                        }
-                    }
-                }
-            }
-        }
-        return out;
+        return answered(sippDir, "2 BYE");
     }
 
     /** Call-IDs whose INVITE got its 200 at the sipp UAC: calls openrm admitted and a media server answered. */
     private static Set<String> answeredCalls(Path sippDir) throws IOException {
+        return answered(sippDir, "1 INVITE");
+    }
+
+    /** Call-IDs of the 200s the sipp UAC received for the request with {@code cseq} (its -trace_msg logs). */
+    private static Set<String> answered(Path sippDir, String cseq) throws IOException {
         Set<String> out = new HashSet<>();
         Pattern callId = Pattern.compile("(?m)^Call-ID:\\s*(\\S+)");
+        Pattern wanted = Pattern.compile("(?m)^CSeq:\\s*" + Pattern.quote(cseq));
         try (var files = Files.list(sippDir)) {
             for (Path f : files.filter(x -> x.getFileName().toString().endsWith("_messages.log")).toList()) {
                 String log = Files.readString(f, StandardCharsets.ISO_8859_1);
                 for (String block : log.split("----------------------------------------------- ")) {
-                    if (block.contains("message received") && block.contains("SIP/2.0 200") && block.matches("(?s).*CSeq:\\s*1 INVITE.*")) {
+                    if (block.contains("message received") && block.contains("SIP/2.0 200") && wanted.matcher(block).find()) {
                         Matcher m = callId.matcher(block);
                         if (m.find()) {
                             out.add(m.group(1));
@@ -308,18 +299,7 @@ public class ApplianceBillingIT {
                 + "_g_\\:admingroup = group,admin,manager,viewer,systembundles,ssh\n");
         Map<String, String> env = Map.of("OPENRM_JAVA_OPTS", "-Xms512m -Xmx512m -XX:+UseParallelGC");
 
-        Path brokerData = Files.createTempDirectory("openrm-it-broker");
-        BrokerService broker = new BrokerService();
-        broker.setBrokerName("it");
-        broker.setUseJmx(false);
-        broker.setAdvisorySupport(false);
-        broker.setUseShutdownHook(false);
-        broker.setDataDirectoryFile(brokerData.toFile());
-        KahaDBPersistenceAdapter kaha = new KahaDBPersistenceAdapter();
-        kaha.setDirectory(brokerData.resolve("kahadb").toFile());
-        broker.setPersistenceAdapter(kaha);
-        broker.addConnector("tcp://127.0.0.1:" + brokerPort);
-        broker.start();
+        BrokerService broker = broker(brokerPort);
         Path sippDir = Path.of(System.getProperty("openrm.sipp.dir"));
         Path work = Files.createTempDirectory("openrm-it-billing");
         try {
@@ -340,12 +320,7 @@ public class ApplianceBillingIT {
             assertEquals("bundle:update through bin/client", 0, client.exitValue());
             Thread.sleep(6000);
             // SIGKILL of the Karaf JVM in the middle of the load
-            List<ProcessHandle> jvms = new ArrayList<>(karaf.descendants().filter(h -> h.info().command().orElse("").endsWith("java")).toList());
-            if (karaf.info().command().orElse("").endsWith("java")) {
-                jvms.add(karaf.toHandle());
-            }
-            assertEquals("one Karaf JVM: " + jvms, 1, jvms.size());
-            new ProcessBuilder("kill", "-9", Long.toString(jvms.get(0).pid())).inheritIO().start().waitFor();
+            new ProcessBuilder("kill", "-9", Long.toString(jvm(karaf).pid())).inheritIO().start().waitFor();
             long killedAt = System.currentTimeMillis();
             Thread.sleep(1000);
             uac.destroyForcibly();
@@ -356,31 +331,11 @@ public class ApplianceBillingIT {
             // started again: the spool left by the killed JVM is delivered
             start(base, env, base.resolve("bin/karaf").toString(), "server");
             awaitSip(sip, 90_000);
-            Map<String, String> cdrByCallId = new HashMap<>();
-            int received = 0;
-            ActiveMQConnectionFactory f = new ActiveMQConnectionFactory("tcp://127.0.0.1:" + brokerPort);
-            try (Connection c = f.createConnection()) {
-                c.start();
-                Session s = c.createSession(false, Session.AUTO_ACKNOWLEDGE);
-                MessageConsumer consumer = s.createConsumer(s.createQueue("openrm.cdr"));
-                long end = System.currentTimeMillis() + 60_000;
-                long quietSince = System.currentTimeMillis();
-                while (System.currentTimeMillis() < end && System.currentTimeMillis() - quietSince < 8000) {
-                    Message m = consumer.receive(250);
-                    if (m instanceof TextMessage t) {
-                        received++;
-                        quietSince = System.currentTimeMillis();
-                        Matcher id = Pattern.compile("\"callId\":\"([^\"]+)\"").matcher(t.getText());
-                        if (id.find()) {
-                            cdrByCallId.putIfAbsent(id.group(1), t.getText());
-                        }
-                    }
-                }
-            }
+            Map<String, String> cdrByCallId = cdrs(brokerPort);
             Set<String> missing = new HashSet<>(ended);
             missing.removeAll(cdrByCallId.keySet());
             System.out.printf("appliance billing: %d calls ended before the kill (BYE answered at the SIP Server), "
-                    + "%d CDRs received (%d distinct calls), %d ended calls without a CDR%n", ended.size(), received,
+                    + "CDRs of %d distinct calls received, %d ended calls without a CDR%n", ended.size(),
                     cdrByCallId.size(), missing.size());
             assertTrue("sipp saw calls end: " + ended.size(), ended.size() > 300);
             assertEquals("calls that ended before the kill without a CDR: " + missing, 0, missing.size());

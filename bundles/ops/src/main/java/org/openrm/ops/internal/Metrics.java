@@ -94,6 +94,18 @@ final class Metrics {
         }
     }
 
+    /** A counter family from {@code udp.INVITE -> n} keys: labels {@code transport} and {@code method}. */
+    private static CounterSnapshot byTransportAndMethod(String name, String help, Map<String, Long> counts) {
+        CounterSnapshot.Builder b = CounterSnapshot.builder().name(name).help(help);
+        for (Map.Entry<String, Long> e : counts.entrySet()) {
+            int dot = e.getKey().indexOf('.');
+            b.dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder()
+                    .labels(Labels.of("transport", e.getKey().substring(0, dot), "method", e.getKey().substring(dot + 1)))
+                    .value(e.getValue()).build());
+        }
+        return b.build();
+    }
+
     /** The text exposition of one scrape. */
     byte[] scrape() throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream(16384);
@@ -186,24 +198,11 @@ final class Metrics {
                     }
                 }
                 out.add(edge.build());
-                CounterSnapshot.Builder received = CounterSnapshot.builder().name("openrm_sip_messages_received")
-                        .help("SIP messages the proxy handled (parsed by the stack, or answered or relayed from their bytes), by transport and method (response for responses)");
-                for (Map.Entry<String, Long> e : sip.received().entrySet()) {
-                    int dot = e.getKey().indexOf('.');
-                    received.dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder()
-                            .labels(Labels.of("transport", e.getKey().substring(0, dot), "method", e.getKey().substring(dot + 1)))
-                            .value(e.getValue()).build());
-                }
-                out.add(received.build());
-                CounterSnapshot.Builder sent = CounterSnapshot.builder().name("openrm_sip_messages_sent")
-                        .help("SIP messages written to the wire, by transport and method (response for responses), retransmissions included");
-                for (Map.Entry<String, Long> e : sip.sent().entrySet()) {
-                    int dot = e.getKey().indexOf('.');
-                    sent.dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder()
-                            .labels(Labels.of("transport", e.getKey().substring(0, dot), "method", e.getKey().substring(dot + 1)))
-                            .value(e.getValue()).build());
-                }
-                out.add(sent.build());
+                out.add(byTransportAndMethod("openrm_sip_messages_received", "SIP messages the proxy handled (parsed by the "
+                        + "stack, or answered or relayed from their bytes), by transport and method (response for responses)",
+                        sip.received()));
+                out.add(byTransportAndMethod("openrm_sip_messages_sent", "SIP messages written to the wire, by transport and "
+                        + "method (response for responses), retransmissions included", sip.sent()));
                 out.add(CounterSnapshot.builder().name("openrm_sip_raw_relayed")
                         .help("In-dialog ACK/BYE (request) and their answers (response) relayed from their bytes, not parsed")
                         .dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder().labels(Labels.of("kind", "request"))

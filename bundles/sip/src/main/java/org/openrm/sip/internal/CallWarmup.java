@@ -120,14 +120,13 @@ final class CallWarmup implements Runnable {
                 try {
                     uac.call(i, tcp, uas, af, window);
                 } catch (Exception e) {
-                    window.release();
-                    failed.incrementAndGet();
+                    uac.end("warm-" + i); // its slot back; no entry left behind
                 }
             }
             // the last calls finish (bounded)
             window.tryAcquire(WINDOW, Math.max(0, Math.min(5_000, deadline - System.currentTimeMillis())), TimeUnit.MILLISECONDS);
-            LOG.info("SIP stack warmed up with {} synthetic calls over loopback (UDP and TCP) in {} ms{}", completed.get(),
-                    (System.nanoTime() - start) / 1_000_000, stopped ? " (stopped early: the stack stopped)" : "");
+            LOG.info("SIP stack warmed up with {} synthetic calls over loopback (UDP and TCP; {} lost) in {} ms{}", completed.get(),
+                    failed.get(), (System.nanoTime() - start) / 1_000_000, stopped ? " (stopped early: the stack stopped)" : "");
         } catch (Exception e) {
             LOG.info("SIP call warm-up stopped after {} calls: {}", completed.get(), e.toString());
         } finally {
@@ -214,7 +213,7 @@ final class CallWarmup implements Runnable {
             SipURI ruri = af.createSipURI("warm", "127.0.0.1:" + to.port);
             ruri.setTransportParam(transport);
             SipURI me = af.createSipURI("warmup", "127.0.0.1:" + port);
-            String callId = "warm-" + i + "-" + Long.toHexString(System.nanoTime()) + "@127.0.0.1";
+            String callId = "warm-" + i;
             ViaHeader via = hf.createViaHeader("127.0.0.1", port, transport, null);
             Request inv = mf.createRequest(ruri, Request.INVITE, hf.createCallIdHeader(callId),
                     hf.createCSeqHeader(1L, Request.INVITE), hf.createFromHeader(af.createAddress(me), "w" + i),
