@@ -130,7 +130,7 @@ public class ApplianceBillingIT {
         return out;
     }
 
-    private static BrokerService broker(int port) throws Exception {
+    static BrokerService broker(int port) throws Exception {
         Path brokerData = Files.createTempDirectory("openrm-it-broker");
         BrokerService broker = new BrokerService();
         broker.setBrokerName("it-" + port);
@@ -146,9 +146,21 @@ public class ApplianceBillingIT {
         return broker;
     }
 
-    /** The CDRs on the broker's queue by Call-ID, read until 8 s pass without one (at most 60 s). */
+    /** The CDRs on the broker's queue by Call-ID (the first of each), read until 8 s pass without one (at most 60 s). */
     private static Map<String, String> cdrs(int brokerPort) throws Exception {
         Map<String, String> cdrByCallId = new HashMap<>();
+        for (String cdr : cdrList(brokerPort)) {
+            Matcher id = Pattern.compile("\"callId\":\"([^\"]+)\"").matcher(cdr);
+            if (id.find()) {
+                cdrByCallId.putIfAbsent(id.group(1), cdr);
+            }
+        }
+        return cdrByCallId;
+    }
+
+    /** Every CDR on the broker's queue, in order, read until 8 s pass without one (at most 60 s). */
+    static List<String> cdrList(int brokerPort) throws Exception {
+        List<String> out = new ArrayList<>();
         ActiveMQConnectionFactory f = new ActiveMQConnectionFactory("tcp://127.0.0.1:" + brokerPort);
         try (Connection c = f.createConnection()) {
             c.start();
@@ -160,14 +172,11 @@ public class ApplianceBillingIT {
                 Message m = consumer.receive(250);
                 if (m instanceof TextMessage t) {
                     quietSince = System.currentTimeMillis();
-                    Matcher id = Pattern.compile("\"callId\":\"([^\"]+)\"").matcher(t.getText());
-                    if (id.find()) {
-                        cdrByCallId.putIfAbsent(id.group(1), t.getText());
-                    }
+                    out.add(t.getText());
                 }
             }
         }
-        return cdrByCallId;
+        return out;
     }
 
     /** The appliance's one Karaf JVM under the process bin/karaf started. */

@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -20,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import org.apache.activemq.broker.BrokerService;
 import org.junit.After;
 import org.junit.Test;
 
@@ -59,7 +61,7 @@ public class ClusterIT {
             sip = DistributionIT.freePort();
         }
 
-        void configure(int mcp, int clusterPort, String peers) throws Exception {
+        void configure(int mcp, int clusterPort, String peers, int brokerPort, int billingNode) throws Exception {
             Path etc = base.resolve("etc");
             ApplianceBillingIT.set(etc.resolve("org.openrm.sip.cfg"), "listen.port", Integer.toString(sip));
             Path res = etc.resolve("org.openrm.resource-mcp1.cfg");
@@ -71,7 +73,8 @@ public class ClusterIT {
             Files.writeString(etc.resolve("org.openrm.profile-welcome.cfg"),
                     "tenant = acme\nurl = http://apps/welcome.vxml\ndids = 5551234\n");
             ApplianceBillingIT.set(etc.resolve("org.apache.karaf.shell.cfg"), "sshPort", Integer.toString(ssh));
-            ApplianceBillingIT.set(etc.resolve("org.openrm.billing.cfg"), "broker.url", "tcp://127.0.0.1:" + DistributionIT.freePort());
+            ApplianceBillingIT.set(etc.resolve("org.openrm.billing.cfg"), "broker.url", "tcp://127.0.0.1:" + brokerPort);
+            ApplianceBillingIT.set(etc.resolve("org.openrm.billing.cfg"), "node.id", Integer.toString(billingNode));
             ApplianceBillingIT.set(etc.resolve("org.openrm.ops.cfg"), "health.port", Integer.toString(DistributionIT.freePort()));
             ApplianceBillingIT.set(etc.resolve("org.openrm.ops.cfg"), "metrics.port", Integer.toString(DistributionIT.freePort()));
             ApplianceBillingIT.set(etc.resolve("org.openrm.snmp.cfg"), "master", "tcp:127.0.0.1:" + DistributionIT.freePort());
@@ -80,6 +83,8 @@ public class ClusterIT {
             ApplianceBillingIT.set(cluster, "bind.port", Integer.toString(clusterPort));
             ApplianceBillingIT.set(cluster, "node.id", id);
             ApplianceBillingIT.set(cluster, "failure.ms", "2000");
+            // a dead node's calls still in setup are ended by the survivor 5 s after their INVITE (not 64 s)
+            ApplianceBillingIT.set(cluster, "takeover.setup.s", "5");
             Files.writeString(etc.resolve("users.properties"), "it = it-secret,_g_:admingroup\n"
                     + "_g_\\:admingroup = group,admin,manager,viewer,systembundles,ssh\n");
         }
@@ -163,6 +168,25 @@ public class ClusterIT {
                 "-d", "2000", "-nostdin", "-trace_shortmsg", "-trace_err", "127.0.0.1:" + target);
     }
 
+    /** The SIP Server of a node whose BYEs go to another node (the survivor, once the first is gone). */
+    private Process uacByeVia(Path dir, int port, int target, int byeTarget, int rate, int calls) throws IOException {
+        return start(dir, Map.of(), "sipp", "-sf", sipp.resolve("uac-survivor.xml").toString(), "-i", "127.0.0.1",
+                "-p", Integer.toString(port), "-s", "5551234", "-r", Integer.toString(rate), "-m", Integer.toString(calls),
+                "-d", "2000", "-key", "survivor_port", Integer.toString(byeTarget), "-nostdin", "-trace_shortmsg",
+                "-trace_err", "127.0.0.1:" + target);
+    }
+
+    /** Call-IDs of the {@code cseqMethod} transactions a sipp received {@code status} for, from epoch second {@code from}. */
+    private static Set<String> callsWith(Path dir, String cseqMethod, String status, double from) throws IOException {
+        Set<String> out = new HashSet<>();
+        for (String[] c : shortMessages(dir)) {
+            if ("R".equals(c[3]) && c[5].endsWith(cseqMethod) && c[6].startsWith(status) && Double.parseDouble(c[2]) >= from) {
+                out.add(c[4]);
+            }
+        }
+        return out;
+    }
+
     private static List<String[]> shortMessages(Path dir) throws IOException {
         List<String[]> out = new ArrayList<>();
         try (var files = Files.list(dir)) {
@@ -221,8 +245,14 @@ public class ClusterIT {
         assertTrue("sipp did not finish", p.waitFor(seconds, TimeUnit.SECONDS));
     }
 
+    private BrokerService broker;
+
     @After
-    public void stopAll() throws InterruptedException {
+    public void stopAll() throws Exception {
+        if (broker != null) {
+            broker.stop();
+            broker = null;
+        }
         for (Process p : started) {
             p.descendants().forEach(ProcessHandle::destroyForcibly);
             p.destroyForcibly();
@@ -239,10 +269,12 @@ public class ClusterIT {
         int pa = freeClusterPort();
         int pb = freeClusterPort();
         String peers = "127.0.0.1:" + pa + ",127.0.0.1:" + pb;
-        a.configure(mcp, pa, peers);
-        b.configure(mcp, pb, peers);
+        int brokerPort = DistributionIT.freePort();
+        broker = ApplianceBillingIT.broker(brokerPort);
+        a.configure(mcp, pa, peers, brokerPort, 1);
+        b.configure(mcp, pb, peers, brokerPort, 2);
         Path ms = Files.createTempDirectory("openrm-it-cluster-ms");
-        start(ms, Map.of(), "sipp", "-sf", sipp.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
+        start(ms, Map.of(), "sipp", "-sf", sipp.resolve("uas-via.xml").toString(), "-i", "127.0.0.1", "-p",
                 Integer.toString(mcp), "-nostdin", "-trace_shortmsg");
         a.start();
         b.start();
@@ -284,12 +316,13 @@ public class ClusterIT {
         assertTrue("the shares did not follow the load: at most " + c2[1] + " of " + LIMIT, c2[1] > LIMIT * 3 / 4);
         a.awaitCluster("(?m)^tenant:acme\\s+" + LIMIT + "\\s+0\\s", 30_000);
 
-        // 3. a node killed -9 under load: the survivor keeps serving within its share, the limit still holds
+        // 3. a node killed -9 under load: the survivor keeps serving within its share, the limit still holds; n2's
+        //    SIP Server sends its BYEs to n1 (relayed to n2 while n2 lives), so n1 takes n2's calls over
+        Path wb3 = Files.createTempDirectory("openrm-it-cluster-uac-b3");
         Process ca3 = uac(wa, ua, a.sip, 10, 400);
-        Process cb3 = uac(wb, ub, b.sip, 10, 400);
+        Process cb3 = uacByeVia(wb3, ub, b.sip, a.sip, 10, 100);
         Thread.sleep(8000);
         b.kill();
-        cb3.destroyForcibly(); // the SIP Server stops sending to the node it lost
         double killed = System.currentTimeMillis() / 1000.0;
         String s = a.awaitCluster("members\\s+\\[n1\\].*departed\\s+\\[n2\\]", 20_000);
         System.out.println("n1 after the kill:\n" + s);
@@ -301,6 +334,23 @@ public class ClusterIT {
         System.out.printf("cluster: at most %d dialogs at once at the media server after the kill (its calls included)%n", c3[1]);
         assertTrue("limit exceeded after the kill: " + c3[1], c3[1] <= LIMIT);
         awaitExit(ca3, 90);
+        awaitExit(cb3, 120);
+        // every call n2 answered got its BYE answered, through n1: relayed to n2 before the kill, taken over after it
+        Set<String> answeredB = callsWith(wb3, "INVITE", "SIP/2.0 200", 0);
+        Set<String> byeOk = callsWith(wb3, "BYE", "SIP/2.0 200", 0);
+        Set<String> byeOkAfter = callsWith(wb3, "BYE", "SIP/2.0 200", killed + 1);
+        System.out.printf("cluster: n2 answered %d calls; %d BYEs answered through n1, %d of them after the kill%n",
+                answeredB.size(), byeOk.size(), byeOkAfter.size());
+        Set<String> unanswered = new HashSet<>(answeredB);
+        unanswered.removeAll(byeOk);
+        // one BYE may be lost with n2 itself: relayed by n2 in its last millisecond, its 200 went to the dead n2,
+        // and the media server's sipp no longer answers a retransmission for a call it has finished
+        assertTrue("calls of n2 whose BYE got no 200 through n1: " + unanswered, unanswered.size() <= 1);
+        assertTrue("no call of n2 was live across the kill: " + byeOkAfter.size(), byeOkAfter.size() >= 5);
+        // n2's calls still in setup at the kill: ended by n1 (the coordinator) 5 s after their INVITE
+        s = a.awaitCluster("sessions\\s+0 owned here, [1-9]\\d* taken over since start, replicas held \\{(n2 \\(departed\\)=0)?\\}",
+                30_000);
+        System.out.println("n1 after the takeover:\n" + s);
 
         // 4. the node back with the same id: it holds nothing now, and the share it held returns
         int from = a.log().length();
@@ -328,5 +378,41 @@ public class ClusterIT {
             }
         }
         assertTrue("cluster errors: " + errors, errors.isEmpty());
+
+        // 5. every call a media server saw has one session and a CDR for it (n2's spool delivered on its return):
+        //    at least once per session id, as CDRs are; the calls n1 took over have theirs from n1
+        Set<String> admitted = new HashSet<>();
+        for (String[] c : shortMessages(ms)) {
+            if ("R".equals(c[3]) && c[6].startsWith("INVITE ")) {
+                admitted.add(c[4]);
+            }
+        }
+        Map<String, Set<String>> sessionsByCall = new HashMap<>();
+        Map<String, Integer> perSession = new HashMap<>();
+        Map<String, Integer> takenOverBy1 = new TreeMap<>();
+        Pattern field = Pattern.compile("\"(callId|sessionId|endReason)\":\"([^\"]+)\"");
+        for (String cdr : ApplianceBillingIT.cdrList(brokerPort)) {
+            Map<String, String> f = new HashMap<>();
+            Matcher m = field.matcher(cdr);
+            while (m.find()) {
+                f.put(m.group(1), m.group(2));
+            }
+            sessionsByCall.computeIfAbsent(f.get("callId"), k -> new HashSet<>()).add(f.get("sessionId"));
+            perSession.merge(f.get("sessionId"), 1, Integer::sum);
+            if (cdr.contains("\"nodeId\":1,") && byeOk.contains(f.get("callId")) || cdr.contains("\"endReason\":\"taken-over\"")) {
+                takenOverBy1.merge(f.get("endReason"), 1, Integer::sum);
+            }
+        }
+        Set<String> missing = new HashSet<>(admitted);
+        missing.removeAll(sessionsByCall.keySet());
+        long twice = perSession.values().stream().filter(n -> n > 1).count();
+        System.out.printf("cluster: %d calls reached the media server, %d CDRs for %d sessions (%d sessions with more "
+                + "than one), n2's calls ended on n1 by reason %s%n", admitted.size(),
+                perSession.values().stream().mapToInt(Integer::intValue).sum(), perSession.size(), twice, takenOverBy1);
+        assertTrue("calls without a CDR: " + missing.size() + " " + missing, missing.isEmpty());
+        for (String call : admitted) {
+            assertEquals("one session per call: " + call, 1, sessionsByCall.get(call).size());
+        }
+        assertTrue("no call of n2 ended on n1: " + takenOverBy1, takenOverBy1.getOrDefault("caller-bye", 0) >= 5);
     }
 }

@@ -31,4 +31,14 @@ public interface ClusterMembership {
      * cluster, this node's share}. O(limits).
      */
     Map<String, int[]> shares();
+
+    /** Sessions of departed members this node took over since the cluster bundle started. */
+    default long sessionsTakenOver() {
+        return 0;
+    }
+
+    /** Replicas of other members' live sessions held here now. */
+    default long sessionReplicas() {
+        return 0;
+    }
 }

@@ -11,6 +11,14 @@ public interface ResourceLedger {
     /** Reserves one port on {@code resource} if fewer than {@code capacity} are in use. */
     boolean tryAcquire(String resource, int capacity);
 
+    /**
+     * Counts one port on {@code resource} whatever its capacity and this node's share: for a call that holds it
+     * already (taken over from a cluster member that is gone, whose share the cluster counts as held until then).
+     */
+    default void acquireAnyway(String resource) {
+        tryAcquire(resource, Integer.MAX_VALUE);
+    }
+
     /** Returns one port to {@code resource}; never goes below zero (an underflow is logged). */
     void release(String resource);
 

@@ -23,6 +23,7 @@ public final class Session {
     private volatile int finalCode;
     private volatile RouteResult.Rejection.Cause rejectCause;
     private volatile Selection selection;
+    private volatile boolean takenOver;
 
     /**
      * @param id        GVP session id, unique across the cluster and restarts
@@ -73,6 +74,10 @@ public final class Session {
     /** The profile and tenants the call was admitted for, or null. Set before the session is opened. */
     public Selection selection() { return selection; }
     public void selection(Selection s) { selection = s; }
+
+    /** True for a session this node took over from a cluster member that is gone (its end reason if none is seen). */
+    public boolean takenOver() { return takenOver; }
+    public void markTakenOver() { takenOver = true; }
 
     /** Why routing refused the call (set before {@link SessionStore#rejected}), or null for an admitted call. */
     public RouteResult.Rejection.Cause rejectCause() { return rejectCause; }

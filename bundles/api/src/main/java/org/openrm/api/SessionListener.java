@@ -9,6 +9,9 @@ public interface SessionListener {
     /** A session was admitted and its INVITE forwarded. */
     default void started(Session session) { }
 
+    /** A session's INVITE was answered: {@link Session#answeredAt} is set (the cluster replicates it). */
+    default void answered(Session session) { }
+
     /** A session ended; called exactly once per session. */
     void ended(Session session, EndReason reason, int finalCode, long endedAt);
 }

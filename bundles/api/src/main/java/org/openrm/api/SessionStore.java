@@ -22,6 +22,13 @@ public interface SessionStore {
     /** The live session with this GVP session id, or null. */
     Session bySessionId(String sessionId);
 
+    /**
+     * Marks the session answered at {@code at} (epoch ms) and tells the listeners, once: the first answer counts.
+     */
+    default void answered(Session session, long at) {
+        session.markAnswered(at);
+    }
+
     /** Releases the session's current port (after a media server failed it). No-op if it holds none. */
     void detach(Session session);
 

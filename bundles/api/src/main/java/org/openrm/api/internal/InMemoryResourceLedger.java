@@ -28,6 +28,11 @@ public class InMemoryResourceLedger implements ResourceLedger {
     }
 
     @Override
+    public void acquireAnyway(String resource) {
+        ports.counter(resource).increment(-1); // no limit: neither capacity nor share applies
+    }
+
+    @Override
     public void release(String resource) {
         ShareCounter c = ports.existing(resource);
         if (c == null || !c.decrement()) {

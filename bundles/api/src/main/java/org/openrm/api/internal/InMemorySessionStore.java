@@ -147,6 +147,21 @@ public class InMemorySessionStore implements SessionStore {
     }
 
     @Override
+    public void answered(Session s, long at) {
+        if (s.answered()) {
+            return;
+        }
+        s.markAnswered(at);
+        for (SessionListener l : listeners) {
+            try {
+                l.answered(s);
+            } catch (RuntimeException e) {
+                LOG.warn("Session listener {} failed on answer of {}", l, s.id(), e);
+            }
+        }
+    }
+
+    @Override
     public Session byCallId(String callId) {
         return byCallId.get(callId);
     }

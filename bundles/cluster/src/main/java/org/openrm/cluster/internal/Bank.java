@@ -69,6 +69,8 @@ public final class Bank implements Receiver, AutoCloseable {
     private final AtomicLong moved = new AtomicLong();
 
     private volatile JChannel channel;
+    /** The session replicas that share this channel, or null. */
+    volatile Replicas replicas;
     private View view;
     private long viewId = -1;
     private Address coord;
@@ -233,12 +235,24 @@ public final class Bank implements Receiver, AutoCloseable {
 
     @Override
     public void viewAccepted(View v) {
+        Replicas r = replicas;
+        if (r != null) {
+            r.onView(v);
+        }
         submit(() -> onView(v));
     }
 
     @Override
     public void receive(Message msg) {
         Address src = msg.getSrc();
+        Replicas r = replicas;
+        if (msg.getLength() > 0 && msg.getArray()[msg.getOffset()] >= Replicas.RECORDS) {
+            // session records share the channel; they are not the bank's
+            if (r != null) {
+                r.receive(msg);
+            }
+            return;
+        }
         Wire w;
         try {
             w = Wire.decode(msg.getArray(), msg.getOffset(), msg.getLength());
@@ -455,13 +469,25 @@ public final class Bank implements Receiver, AutoCloseable {
         List<String> present = memberNames();
         Map<String, Map<String, Integer>> next = new HashMap<>();
         Map<String, Integer> made = new HashMap<>(created);
+        Replicas sessions = replicas;
         for (String m : present) {
             Map<String, Integer> row = new HashMap<>();
             states.get(m).keys.forEach((k, v) -> {
-                if (v[1] != Shares.UNLIMITED && v[1] > 0) {
-                    row.put(k, v[1]);
+                // a count above the share is calls taken over from a member that is gone: held, so counted
+                int held = Math.max(v[0], v[1]);
+                if (v[1] != Shares.UNLIMITED && held > 0) {
+                    row.put(k, held);
                 }
             });
+            if (sessions != null && !m.equals(nodeId)) {
+                // calls of the member's sessions known here, of an earlier run of it too (a member that restarted
+                // has not taken those back yet): held at least that much, wherever its own report stands
+                sessions.heldFor(m).forEach((k, n) -> {
+                    if (made.containsKey(k)) {
+                        row.merge(k, n, Math::max);
+                    }
+                });
+            }
             next.put(m, row);
         }
         // members that are gone: the highest share any copy of the table shows for them
@@ -554,6 +580,45 @@ public final class Bank implements Receiver, AutoCloseable {
         }
     }
 
+    /** Rounds in a row in which the table showed a member above both its count and its actual share. */
+    private int staleRounds;
+    static final int STALE_ROUNDS = 50;
+
+    /**
+     * The table over-counts a member when its entry stays above both the member's count and its actual share (the
+     * calls it took over from a departed member and counted above its share have ended; a grant was lost in
+     * flight): capacity nobody can use. After {@link #STALE_ROUNDS} such rounds the coordinator reconciles, which
+     * sets every entry to what its member actually holds.
+     */
+    private boolean tableOverCounts(List<String> present) {
+        boolean stale = false;
+        for (String m : present) {
+            Map<String, int[]> r = merged.get(m);
+            Map<String, Integer> row = table.get(m);
+            if (r == null || row == null) {
+                continue;
+            }
+            for (Map.Entry<String, Integer> e : row.entrySet()) {
+                int[] v = r.get(e.getKey());
+                if (v != null && v[1] != Shares.UNLIMITED && e.getValue() > Math.max(v[0], v[1])) {
+                    stale = true;
+                    break;
+                }
+            }
+        }
+        if (!stale) {
+            staleRounds = 0;
+            return false;
+        }
+        if (++staleRounds < STALE_ROUNDS) {
+            return false;
+        }
+        staleRounds = 0;
+        LOG.info("Cluster view {}: the table counts a member above what it holds; reconciling", viewId);
+        startReconcile();
+        return true;
+    }
+
     private final Map<String, Map<String, int[]>> merged = new HashMap<>();
     private final Map<String, Map<String, Integer>> refusalsSeen = new HashMap<>();
 
@@ -563,6 +628,9 @@ public final class Bank implements Receiver, AutoCloseable {
         reports.keySet().removeIf(m -> !m.equals(nodeId));
         List<String> present = memberNames();
         merged.keySet().retainAll(present);
+        if (tableOverCounts(present)) {
+            return;
+        }
         boolean hasQuorum = present.size() >= quorum;
         Map<String, Integer> lim = limits.get();
         Map<String, Integer> selfCredit = new HashMap<>(yieldedToCredit);

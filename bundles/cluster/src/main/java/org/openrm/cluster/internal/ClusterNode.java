@@ -10,10 +10,13 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import org.openrm.api.Alarm;
 import org.openrm.api.AlarmListener;
 import org.openrm.api.ClusterMembership;
+import org.openrm.api.ClusterSessions;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.ReadinessCondition;
 import org.openrm.api.ResourceCatalog;
 import org.openrm.api.ResourceLedger;
+import org.openrm.api.SessionListener;
+import org.openrm.api.SessionStore;
 import org.openrm.api.Shares;
 import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
@@ -76,10 +79,29 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
 
         @AttributeDefinition(required = false, description = "Milliseconds of silence after which a member is suspected")
         long failure_ms() default 3000;
+
+        @AttributeDefinition(required = false, description = "Session records go to the peers as they happen; a snapshot owed "
+                + "(a member joined) waits at most this many milliseconds")
+        int replicas_flush_ms() default 20;
+
+        @AttributeDefinition(required = false, description = "Session replicas held for the other members, at most (over all of them)")
+        int replicas_max() default 200000;
+
+        @AttributeDefinition(required = false, description = "Seconds after its INVITE after which an unanswered session of a "
+                + "departed member is taken over and ended by the coordinator")
+        int takeover_setup_s() default 64;
+
+        @AttributeDefinition(required = false, description = "Seconds after its INVITE after which an answered session of a "
+                + "departed member that no request claimed is taken over and ended by the coordinator")
+        int takeover_max_age_s() default 14400;
     }
 
     private final ResourceLedger ledger;
     private final PolicyLedger policy;
+    private final SessionStore sessions;
+    private final org.osgi.framework.BundleContext context;
+    private volatile Replicas replicas;
+    private final List<org.osgi.framework.ServiceRegistration<?>> registrations = new CopyOnWriteArrayList<>();
     private volatile ResourceCatalog catalog;
     private volatile Bank bank;
     private volatile String alone;
@@ -89,10 +111,12 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
     private final List<AlarmListener> alarmListeners = new CopyOnWriteArrayList<>();
 
     @Activate
-    public ClusterNode(@Reference ResourceLedger ledger, @Reference PolicyLedger policy, Config config,
-                       org.osgi.framework.BundleContext context) {
+    public ClusterNode(@Reference ResourceLedger ledger, @Reference PolicyLedger policy, @Reference SessionStore sessions,
+                       Config config, org.osgi.framework.BundleContext context) {
         this.ledger = ledger;
         this.policy = policy;
+        this.sessions = sessions;
+        this.context = context;
         java.io.File f = context == null ? null : context.getDataFile("cluster-table.bin");
         this.store = f == null ? null : f.toPath();
         start(config);
@@ -175,7 +199,16 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
         String xml = Stack.xml(c.bind_address(), c.bind_port(), peers, dns ? c.dns_query() : null, c.failure_ms());
         Bank b = new Bank(nodeId, rs, ps, this::limits, quorum, c.rebalance_ms(), this::membership, store);
         bank = b;
+        Replicas r = new Replicas(nodeId, sessions, ledger, policy, b::channel, new Replicas.Settings(Math.max(1, c.replicas_flush_ms()),
+                100_000, Math.max(0, c.replicas_max()), c.takeover_setup_s(), c.takeover_max_age_s()));
+        replicas = r;
+        b.replicas = r;
         b.start(() -> Stack.channel(xml), c.cluster_name());
+        if (context != null) {
+            // published only while clustered: alone, the call path has no listener more than before
+            registrations.add(context.registerService(SessionListener.class, r, null));
+            registrations.add(context.registerService(ClusterSessions.class, r, null));
+        }
         LOG.info("Cluster {}: node {} on {}, {} discovery {}, capacity created by a view of at least {} of {} members",
                 c.cluster_name(), nodeId, self, dns ? "dns" : "static", dns ? c.dns_query() : peers, quorum, planned);
     }
@@ -210,6 +243,19 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
 
     @Deactivate
     void stop() {
+        for (org.osgi.framework.ServiceRegistration<?> reg : registrations) {
+            try {
+                reg.unregister();
+            } catch (IllegalStateException gone) {
+                // already unregistered with the bundle
+            }
+        }
+        registrations.clear();
+        Replicas r = replicas;
+        replicas = null;
+        if (r != null) {
+            r.close();
+        }
         Bank b = bank;
         bank = null;
         if (b != null) {
@@ -223,6 +269,16 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
     public Bank.Status status() {
         Bank b = bank;
         return b == null ? null : b.status();
+    }
+
+    /** Live sessions in this node's store (admitted here or taken over). */
+    public int ownedSessions() {
+        return sessions.size();
+    }
+
+    /** The session replicas, or null when the node runs alone. */
+    public Replicas replicas() {
+        return replicas;
     }
 
     public String nodeId() {
@@ -281,6 +337,18 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
             out.put(k, new int[] {v, own == null ? 0 : own[1]});
         });
         return out;
+    }
+
+    @Override
+    public long sessionsTakenOver() {
+        Replicas r = replicas;
+        return r == null ? 0 : r.counters()[0];
+    }
+
+    @Override
+    public long sessionReplicas() {
+        Replicas r = replicas;
+        return r == null ? 0 : r.total();
     }
 
     @Override

@@ -229,6 +229,10 @@ final class Metrics {
                 out.add(gauge("openrm_cluster_coordinator", "1 while this node coordinates the view (moves the shares)",
                         cm.coordinator() ? 1 : 0));
                 out.add(counter("openrm_cluster_view_changes", "Cluster views installed (joins, leaves, merges)", cm.viewChanges()));
+                out.add(counter("openrm_cluster_sessions_taken_over", "Sessions of departed members this node took over",
+                        cm.sessionsTakenOver()));
+                out.add(gauge("openrm_cluster_session_replicas", "Replicas of other members' live sessions held here",
+                        cm.sessionReplicas()));
                 GaugeSnapshot.Builder created = GaugeSnapshot.builder().name("openrm_cluster_limit")
                         .help("Capacity of a limit created in the cluster (the limit all nodes share)");
                 GaugeSnapshot.Builder share = GaugeSnapshot.builder().name("openrm_cluster_share")

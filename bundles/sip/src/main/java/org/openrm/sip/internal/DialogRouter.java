@@ -4,6 +4,7 @@ import javax.sip.ClientTransaction;
 import javax.sip.RequestEvent;
 import javax.sip.ServerTransaction;
 import javax.sip.SipException;
+import javax.sip.address.SipURI;
 import javax.sip.header.FromHeader;
 import javax.sip.header.RouteHeader;
 import javax.sip.header.ToHeader;
@@ -11,6 +12,7 @@ import javax.sip.message.Request;
 import javax.sip.message.Response;
 
 import org.openrm.api.CallRouter;
+import org.openrm.api.ClusterSessions;
 import org.openrm.api.EndReason;
 import org.openrm.api.Session;
 import org.slf4j.Logger;
@@ -41,15 +43,31 @@ final class DialogRouter {
             }
             return;
         }
+        ClusterSessions.Peer peer = null;
         if (ours == 0) {
-            // a dialog openrm did not record-route: not openrm's to relay
-            if (!ack) {
-                c.replyStateless(req, Response.NOT_FOUND, "Not Routed Through This Proxy", 0);
+            peer = clusterPeer(req);
+            if (peer == null) {
+                // a dialog openrm did not record-route: not openrm's to relay
+                if (!ack) {
+                    c.replyStateless(req, Response.NOT_FOUND, "Not Routed Through This Proxy", 0);
+                }
+                return;
             }
-            return;
+            if (!peer.alive()) {
+                // a dialog a departed member record-routed: this node takes it over and routes it as its own
+                takeOver(req, peer);
+                if (req.getHeader(RouteHeader.NAME) == null && c.isOwnUri(req.getRequestURI())) {
+                    if (!ack) {
+                        c.replyStateless(req, Response.NOT_FOUND, null, 0);
+                    }
+                    return;
+                }
+                peer = null;
+            }
+            // a member that is alive owns the dialog: the request goes on to it by its Route
         }
         String hop = Sip.nextHopHost(req);
-        if (hop == null || !(Sip.isIpLiteral(hop) || isKnownHost(c, hop))) {
+        if (hop == null || !(Sip.isIpLiteral(hop) || peer != null || isKnownHost(c, hop))) {
             // no name lookups for a destination a peer wrote: openrm relays only to addresses and its own peers
             LOG.debug("{} {}: next hop {} is neither an address nor a configured peer", method, Sip.callId(req), hop);
             if (!ack) {
@@ -84,6 +102,38 @@ final class DialogRouter {
         } catch (SipException e) {
             LOG.info("Call {}: cannot forward {}: {}", Sip.callId(req), method, e.toString());
             c.reply(st, Response.SERVICE_UNAVAILABLE, "Next Hop Unreachable", 0);
+        }
+    }
+
+    /** The cluster member the top Route names, or null (alone, no Route, or not a member's address). */
+    private ClusterSessions.Peer clusterPeer(Request req) {
+        ClusterSessions cs = s.cluster();
+        RouteHeader r = (RouteHeader) req.getHeader(RouteHeader.NAME);
+        if (cs == null || r == null || !(r.getAddress().getURI() instanceof SipURI u)) {
+            return null;
+        }
+        return cs.peerAt(u.getHost(), u.getPort() <= 0 ? 5060 : u.getPort());
+    }
+
+    /**
+     * Takes the departed member's session for this request (if any replica names it) and removes that member's
+     * Route entries from the top, as if they were this node's own.
+     */
+    private void takeOver(Request req, ClusterSessions.Peer peer) {
+        ClusterSessions cs = s.cluster();
+        Session taken = cs == null ? null : cs.takeOver(Sip.callId(req));
+        for (int i = 0; i < 4; i++) {
+            ClusterSessions.Peer top = clusterPeer(req);
+            if (top == null || !top.node().equals(peer.node())) {
+                break;
+            }
+            req.removeFirst(RouteHeader.NAME);
+        }
+        if (taken != null) {
+            LOG.debug("Call {}: session {} of departed member {} taken over", taken.callId(), taken.id(), peer.node());
+        } else {
+            LOG.debug("{} {}: dialog of departed member {} with no replica here: relayed by its route set",
+                    req.getMethod(), Sip.callId(req), peer.node());
         }
     }
 

@@ -382,7 +382,7 @@ final class InviteProxy {
             return;
         }
         if (code < 300) {
-            b.session.markAnswered(System.currentTimeMillis());
+            s.store.answered(b.session, System.currentTimeMillis());
             if (!b.end()) {
                 return;
             }

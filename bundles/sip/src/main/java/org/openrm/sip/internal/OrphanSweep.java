@@ -37,7 +37,9 @@ final class OrphanSweep {
                 long age = now - session.receivedAt();
                 if (age > c.session_max_age_s() * 1000L
                         || (!session.answered() && age > c.session_setup_max_s() * 1000L && !live.contains(session.id()))) {
-                    if (s.store.end(session, EndReason.TIMEOUT, session.finalCode())) {
+                    // a session taken over from a departed cluster member: its end was never seen
+                    EndReason why = session.takenOver() ? EndReason.TAKEN_OVER : EndReason.TIMEOUT;
+                    if (s.store.end(session, why, session.finalCode())) {
                         LOG.info("Session {} (Call-ID {}) ended by the orphan sweep after {} s", session.id(),
                                 session.callId(), age / 1000);
                     }

@@ -4,6 +4,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.function.Supplier;
 
 import org.openrm.api.CallRouter;
+import org.openrm.api.ClusterSessions;
 import org.openrm.api.HealthFeedback;
 import org.openrm.api.NodeState;
 import org.openrm.api.PolicyLedger;
@@ -24,6 +25,8 @@ final class Services {
     private final Supplier<NodeState> node;
     /** The registrar's bindings (the api bundle's store), or null (tests without one). */
     volatile Supplier<Registrations> registrations = () -> null;
+    /** The other cluster members' sessions, or null (alone, or the cluster bundle away). */
+    volatile Supplier<ClusterSessions> cluster = () -> null;
     final StackRuntime runtime;
     final ScheduledExecutorService timer;
     final SipProxy.Stats stats;
@@ -45,6 +48,11 @@ final class Services {
     /** The routing service, or null while none is bound (during an update of routing). */
     CallRouter router() {
         return router.get();
+    }
+
+    /** The cluster's sessions, or null. */
+    ClusterSessions cluster() {
+        return cluster.get();
     }
 
     /** The REGISTERed media servers, or null. */

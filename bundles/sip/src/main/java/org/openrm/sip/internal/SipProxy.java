@@ -7,6 +7,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 import org.openrm.api.CallRouter;
+import org.openrm.api.ClusterSessions;
 import org.openrm.api.HealthFeedback;
 import org.openrm.api.NodeState;
 import org.openrm.api.PolicyLedger;
@@ -191,6 +192,31 @@ public class SipProxy implements SipPinger, SipStatus {
             policyOption = ReferencePolicyOption.GREEDY)
     public volatile org.openrm.api.Registrations registrations;
 
+    /** The other cluster members' sessions (the cluster bundle, while clustered): in-dialog requests for them. */
+    private volatile ClusterSessions cluster;
+
+    @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    void bindCluster(ClusterSessions c) {
+        cluster = c;
+        advertise();
+    }
+
+    void unbindCluster(ClusterSessions c) {
+        if (cluster == c) {
+            cluster = null;
+        }
+    }
+
+    /** Tells the cluster the address this node record-routes with, once a stack runs. */
+    private void advertise() {
+        ClusterSessions c = cluster;
+        StackContext ctx = runtime == null ? null : runtime.ctx();
+        if (c != null && ctx != null) {
+            c.advertise(ctx.viaHost, ctx.viaPort);
+        }
+    }
+
     /** Counters for metrics and tests. */
     public static final class Stats {
         public final AtomicLong invites = new AtomicLong();
@@ -248,6 +274,7 @@ public class SipProxy implements SipPinger, SipStatus {
         runtime = new StackRuntime(edge, tcpGuard);
         Services s = new Services(store, ledger, policy, () -> router, () -> health, () -> node, runtime, timer, stats);
         s.registrations = () -> registrations;
+        s.cluster = () -> cluster;
         InviteProxy[] self = new InviteProxy[1];
         overload = new OverloadGuard(guardSettings(config), runtime::headDelayMs, runtime::waiting,
                 () -> self[0] == null ? 0 : self[0].pending(), stats.overloadRejects);
@@ -292,6 +319,7 @@ public class SipProxy implements SipPinger, SipStatus {
             timer.shutdownNow();
             throw e;
         }
+        advertise();
     }
 
     @Modified
@@ -305,6 +333,7 @@ public class SipProxy implements SipPinger, SipStatus {
             pinger.stopAll();
         }
         runtime.apply(c);
+        advertise();
     }
 
     @Deactivate
@@ -470,6 +499,10 @@ public class SipProxy implements SipPinger, SipStatus {
         CallRouter r = router;
         if (r != null && r.isMediaServerHost(ip)) {
             return true;
+        }
+        ClusterSessions cs = cluster;
+        if (cs != null && cs.isMemberHost(ip)) {
+            return true; // another member relays an in-dialog request of a call it record-routed
         }
         StackContext c = runtime.ctx();
         return c != null && c.sipServer != null && ip.equals(c.sipServer.getHost());

@@ -74,7 +74,7 @@ final class StrayResponses {
         if (cseq != null && Request.INVITE.equals(cseq.getMethod()) && code >= 200) {
             Session session = s.store.byCallId(Sip.callId(resp));
             if (session != null && code < 300) {
-                session.markAnswered(System.currentTimeMillis());
+                s.store.answered(session, System.currentTimeMillis());
             } else if (session != null && !session.answered()) {
                 s.store.end(session, EndReason.FAILED, code);
             }

@@ -13,7 +13,7 @@ import org.openrm.api.EndReason;
 /** The proxy's own answers, driven by hand-written SIP over UDP (sipp where a media server is needed). */
 class ProxyBehaviourTest {
 
-    private static Map<String, Map<String, Object>> oneMediaServer(int port, int capacity) {
+    static Map<String, Map<String, Object>> oneMediaServer(int port, int capacity) {
         Map<String, Map<String, Object>> c = new HashMap<>();
         c.put("org.openrm.lrg~default", Map.of("max.attempts", 2));
         c.put("org.openrm.resource~mcp", Map.of("uri", "sip:127.0.0.1:" + port, "capacity", capacity));

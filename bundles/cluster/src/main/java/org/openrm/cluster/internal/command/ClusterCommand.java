@@ -9,10 +9,11 @@ import org.apache.karaf.shell.api.action.lifecycle.Reference;
 import org.apache.karaf.shell.api.action.lifecycle.Service;
 import org.openrm.cluster.internal.Bank;
 import org.openrm.cluster.internal.ClusterNode;
+import org.openrm.cluster.internal.Replicas;
 
 /** {@code rm:cluster}: members, view, coordinator, and the shares of every limit per node. */
 @Service
-@Command(scope = "rm", name = "cluster", description = "Cluster members, view, coordinator, shares per limit and node")
+@Command(scope = "rm", name = "cluster", description = "Cluster members, view, coordinator, shares per limit and node, sessions owned and replicated")
 public class ClusterCommand implements Action {
     /** Limits listed without --all. */
     static final int SHOWN = 40;
@@ -38,6 +39,12 @@ public class ClusterCommand implements Action {
         System.out.printf("departed     %s%s%n", s.departed(), s.departed().isEmpty() ? "" : " (their shares held for them)");
         if (s.droppedReports() > 0) {
             System.out.printf("dropped      %d reports (protocol thread behind)%n", s.droppedReports());
+        }
+        Replicas r = node.replicas();
+        if (r != null) {
+            long[] c = r.counters();
+            System.out.printf("sessions     %d owned here, %d taken over since start, replicas held %s%s%n",
+                    node.ownedSessions(), c[0], r.held(), c[1] > 0 ? ", " + c[1] + " not replicated (bounds)" : "");
         }
         System.out.printf("%-32s %8s %8s %8s  %s%n", "LIMIT", "CREATED", "IN USE", "SHARE", "SHARES BY NODE");
         int n = 0;
