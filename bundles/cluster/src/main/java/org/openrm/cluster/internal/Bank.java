@@ -103,6 +103,11 @@ public final class Bank implements Receiver, AutoCloseable {
     private final Map<Integer, Object[]> pendingYields = new LinkedHashMap<>();
     private int yieldSeq;
     private int round;
+    /**
+     * Departed members the operator confirmed dead ({@code rm:cluster-forget}): each is counted at the calls of its
+     * sessions still live (the replicas show them) instead of its whole share, so its share returns as its calls end.
+     */
+    private final Set<String> forgotten = new HashSet<>();
     private volatile Status status = Status.starting();
 
     /** What {@code rm:cluster} and readiness show; rebuilt on the protocol thread. */
@@ -174,6 +179,45 @@ public final class Bank implements Receiver, AutoCloseable {
 
     JChannel channel() {
         return channel;
+    }
+
+    /** The calls of a member's sessions still live, per key, as this node's replicas show them. */
+    private Map<String, Integer> liveCalls(String member) {
+        Replicas r = replicas;
+        return r == null ? Map.of() : r.heldFor(member);
+    }
+
+    /**
+     * The operator confirms a departed member dead (never to come back with its calls): from now its share in every
+     * member's books is the calls of its sessions still live, shrinking as they end. Wrong if the member is alive
+     * on the other side of a partition: then both sides may admit into the same units.
+     *
+     * @return what happened, for the console
+     */
+    String forget(String member) {
+        java.util.concurrent.CompletableFuture<String> out = new java.util.concurrent.CompletableFuture<>();
+        submit(() -> {
+            if (view == null) {
+                out.complete("not in a cluster view");
+            } else if (memberNames().contains(member)) {
+                out.complete(member + " is in the view: only a departed member can be forgotten");
+            } else if (!table.containsKey(member) || RETIRED.equals(member)) {
+                out.complete(member + " holds no share in this node's table");
+            } else {
+                forgotten.add(member);
+                LOG.warn("Cluster: departed member {} forgotten by the operator (confirmed dead): its share returns to "
+                        + "the cluster as its calls end", member);
+                multicast(new Wire(Wire.FORGET, viewId, epoch, Map.of(member, new int[] {0}), null, null), false);
+                Map<String, Integer> live = liveCalls(member);
+                out.complete(member + " forgotten: its share " + new TreeMap<>(table.get(member)) + " now follows its live calls "
+                        + new TreeMap<>(live));
+            }
+        });
+        try {
+            return out.get(5, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            return "no answer from the cluster's protocol thread: " + e;
+        }
     }
 
     Status status() {
@@ -334,6 +378,7 @@ public final class Bank implements Receiver, AutoCloseable {
                 joined.isEmpty() ? "" : ", joined " + joined, left.isEmpty() ? "" : ", left " + left);
         reports.keySet().retainAll(now);
         refusalsSeen.keySet().retainAll(now);
+        forgotten.removeAll(now); // back after all: it reports what it holds like any member
         if (new HashSet<>(now).size() < now.size()) {
             LOG.error("Cluster view {}: two members share a node.id ({}): shares cannot be told apart; give each node its own",
                     viewId, now);
@@ -461,6 +506,12 @@ public final class Bank implements Receiver, AutoCloseable {
                     });
                 }
             }
+            case Wire.FORGET -> w.keys.keySet().forEach(m -> {
+                if (!memberNames().contains(m) && forgotten.add(m)) {
+                    LOG.warn("Cluster: departed member {} forgotten (confirmed dead by the operator on {}): its share "
+                            + "returns to the cluster as its calls end", m, name(src));
+                }
+            });
             default -> LOG.warn("Cluster message of unknown type {} from {}", w.type, src);
         }
     }
@@ -504,6 +555,13 @@ public final class Bank implements Receiver, AutoCloseable {
                     row.forEach((k, v) -> est.merge(k, v, Math::max));
                 }
             });
+        }
+        for (String m : forgotten) {
+            if (!present.contains(m)) {
+                Map<String, Integer> live = new HashMap<>(liveCalls(m));
+                live.keySet().retainAll(made.keySet());
+                next.put(m, live);
+            }
         }
         next.values().removeIf(Map::isEmpty);
         Map<String, Integer> reclaim = new HashMap<>();
@@ -636,6 +694,24 @@ public final class Bank implements Receiver, AutoCloseable {
         Map<String, Integer> selfCredit = new HashMap<>(yieldedToCredit);
         yieldedToCredit.clear();
         selfCredit.forEach((k, n) -> setEntry(nodeId, k, entry(nodeId, k) + n));
+        // members confirmed dead: their entries follow their live calls down; what their calls no longer hold goes
+        // to the coordinator, credited (like a yield) once the table showing it is acknowledged
+        for (String m : forgotten) {
+            Map<String, Integer> row = table.get(m);
+            if (row == null || present.contains(m)) {
+                continue;
+            }
+            Map<String, Integer> live = liveCalls(m);
+            for (Map.Entry<String, Integer> e : new ArrayList<>(row.entrySet())) {
+                int n = live.getOrDefault(e.getKey(), 0);
+                int freed = e.getValue() - n;
+                if (freed > 0) {
+                    setEntry(m, e.getKey(), n);
+                    setEntry(nodeId, e.getKey(), entry(nodeId, e.getKey()) + freed);
+                    selfCredit.merge(e.getKey(), freed, Integer::sum);
+                }
+            }
+        }
         Map<String, Map<String, Integer>> grants = new HashMap<>();
         Map<String, Map<String, int[]>> revokes = new HashMap<>();
         Set<String> keys = new HashSet<>(lim.keySet());

@@ -271,6 +271,12 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
         return b == null ? null : b.status();
     }
 
+    /** {@code rm:cluster-forget}: see {@link Bank#forget}. */
+    public String forget(String member) {
+        Bank b = bank;
+        return b == null ? "node " + nodeId + " runs alone" : b.forget(member);
+    }
+
     /** Live sessions in this node's store (admitted here or taken over). */
     public int ownedSessions() {
         return sessions.size();

@@ -29,6 +29,8 @@ final class Wire {
     static final byte REVOKE = 6;
     /** member → coordinator: what it gave back (already taken off its share). */
     static final byte YIELDED = 7;
+    /** any → all: the operator confirmed these departed members dead; their shares shrink to their live calls. */
+    static final byte FORGET = 8;
 
     final byte type;
     final long view;

@@ -294,6 +294,140 @@ class ReplicasTest {
     static final int LIMIT = 10;
 
     /**
+     * Callers on some nodes pressing on the tenant limit (each node's callers could fill it alone), and the calls
+     * live cluster-wide counted at every admission: the old long calls the test holds plus the new ones.
+     */
+    final class Pressure {
+        final java.util.concurrent.atomic.AtomicInteger oldLive;
+        final java.util.concurrent.atomic.AtomicInteger newLive = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger max = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicInteger newMax = new java.util.concurrent.atomic.AtomicInteger();
+        final java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        final List<Thread> threads = new ArrayList<>();
+
+        Pressure(int oldCalls) {
+            oldLive = new java.util.concurrent.atomic.AtomicInteger(oldCalls);
+        }
+
+        void start(List<Node> on) {
+            for (Node n : on) {
+                for (int t = 0; t < LIMIT; t++) {
+                    Thread th = new Thread(() -> {
+                        while (!stop.get()) {
+                            InMemoryPolicyLedger p = n.policy; // the node's ledgers of the moment (a restart makes new ones)
+                            if (p.admit(List.of("tenant:acme"), new int[] {LIMIT}, null) == null) {
+                                try {
+                                    Thread.sleep(2);
+                                } catch (InterruptedException e) {
+                                    return;
+                                }
+                                continue;
+                            }
+                            int live = newLive.incrementAndGet();
+                            newMax.accumulateAndGet(live, Math::max);
+                            max.accumulateAndGet(live + oldLive.get(), Math::max);
+                            try {
+                                Thread.sleep(java.util.concurrent.ThreadLocalRandom.current().nextInt(2, 12));
+                            } catch (InterruptedException e) {
+                                return;
+                            } finally {
+                                newLive.decrementAndGet();
+                                p.release(List.of("tenant:acme"));
+                            }
+                        }
+                    }, "caller-" + n.id + "-" + t);
+                    th.start();
+                    threads.add(th);
+                }
+            }
+        }
+
+        void stop() throws InterruptedException {
+            stop.set(true);
+            for (Thread t : threads) {
+                t.join(5000);
+            }
+        }
+
+        void assertNeverOver() {
+            assertTrue(max.get() <= LIMIT, "calls live cluster-wide passed the limit: " + max.get());
+        }
+
+        /** New calls reach the whole limit again (the old ones have ended), within 30 s. */
+        void awaitWholeLimitServes() throws InterruptedException {
+            newMax.set(0);
+            try {
+                BankTest.await("the whole limit serves new calls again", 30_000, () -> newMax.get() >= LIMIT - 1);
+            } catch (AssertionError e) {
+                StringBuilder why = new StringBuilder(e.getMessage() + " (at most " + newMax.get() + ")");
+                for (Node n : nodes) {
+                    why.append("; ").append(n.id).append(' ').append(n.bank.status()).append(' ')
+                            .append(java.util.Arrays.toString(n.policy.shares().shareSnapshot().get("tenant:acme")))
+                            .append(" replicas ").append(n.replicas.held());
+                }
+                throw new AssertionError(why.toString());
+            }
+        }
+    }
+
+    /**
+     * A member the operator confirms dead ({@code rm:cluster-forget}): its share, frozen while it is away, shrinks to
+     * the calls of its sessions still live and returns to the cluster as they end (taken over and ended, or swept),
+     * never above the limit meanwhile.
+     */
+    @Test
+    void aForgottenMembersShareReturnsAsItsCallsEnd() throws Exception {
+        limits = Map.of("tenant:acme", LIMIT);
+        quorum = 2;
+        startNodes(3, 10_000);
+        Node a = nodes.get(0);
+        Node b = nodes.get(1);
+        Node c = nodes.get(2);
+        BankTest.await("a view of 3", 20_000, () -> nodes.stream().allMatch(n -> n.viewSize() == 3));
+        List<Session> old = new ArrayList<>();
+        for (int i = 0; old.size() < 6 && i < 2000; i++) {
+            Session s = a.admit(i);
+            if (s != null) {
+                old.add(s);
+            } else {
+                Thread.sleep(10);
+            }
+        }
+        assertEquals(6, old.size(), "n1 admitted its 6 calls");
+        BankTest.await("replicas of the 6 on n2 and n3", 10_000, () -> b.heldFor("n1") == 6 && c.heldFor("n1") == 6);
+        Pressure load = new Pressure(6);
+        load.start(List.of(b, c));
+        try {
+            Thread.sleep(1000);
+            a.crash();
+            BankTest.await("n2 and n3 see n1 gone", 20_000, () -> b.viewSize() == 2 && c.viewSize() == 2);
+            Thread.sleep(2000);
+            assertTrue(b.bank.forget("n2").contains("is in the view"), "a member in the view is not forgotten");
+            String said = b.bank.forget("n1");
+            assertTrue(said.startsWith("n1 forgotten"), said);
+            // two of its calls taken over and ended on n2, the other four ended by the coordinator's sweep
+            for (int i = 0; i < 2; i++) {
+                Session s = b.replicas.takeOver(old.get(i).callId());
+                assertNotNull(s);
+                load.oldLive.decrementAndGet();
+                assertTrue(b.store.end(s, EndReason.CALLER_BYE, 0));
+            }
+            Thread.sleep(1000);
+            load.assertNeverOver();
+            long later = System.currentTimeMillis() + 2 * 3600_000L;
+            load.oldLive.addAndGet(-4);
+            assertEquals(4, b.replicas.sweep(later) + c.replicas.sweep(later));
+            load.awaitWholeLimitServes();
+        } finally {
+            load.stop();
+        }
+        load.assertNeverOver();
+        for (Session s : old) {
+            assertEquals(1, endings.get(s.id()).size(), s.id() + " ended by " + endings.get(s.id()));
+        }
+    }
+
+    /**
      * Calls of a node that crashed are counted in some share all along: in the departed node's frozen share, then on
      * the node that took them over (above its share), and, for those the restarted node takes back, in its count —
      * the bank reconciles it at no less than the replicas show. Meanwhile callers on both nodes press on the limit:
@@ -318,42 +452,8 @@ class ReplicasTest {
             }
         }
         assertEquals(8, old.size(), "n1 admitted its 8 calls");
-        java.util.concurrent.atomic.AtomicInteger oldLive = new java.util.concurrent.atomic.AtomicInteger(8);
-        java.util.concurrent.atomic.AtomicInteger newLive = new java.util.concurrent.atomic.AtomicInteger();
-        java.util.concurrent.atomic.AtomicInteger max = new java.util.concurrent.atomic.AtomicInteger();
-        java.util.concurrent.atomic.AtomicInteger newMax = new java.util.concurrent.atomic.AtomicInteger();
-        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
-        List<Thread> load = new ArrayList<>();
-        for (Node n : List.of(a, b)) {
-            for (int t = 0; t < LIMIT; t++) { // each node alone could fill the limit
-                Thread th = new Thread(() -> {
-                    while (!stop.get()) {
-                        InMemoryPolicyLedger p = n.policy; // the node's ledgers of the moment (a restart makes new ones)
-                        if (p.admit(List.of("tenant:acme"), new int[] {LIMIT}, null) == null) {
-                            try {
-                                Thread.sleep(2);
-                            } catch (InterruptedException e) {
-                                return;
-                            }
-                            continue;
-                        }
-                        int live = newLive.incrementAndGet();
-                        newMax.accumulateAndGet(live, Math::max);
-                        max.accumulateAndGet(live + oldLive.get(), Math::max);
-                        try {
-                            Thread.sleep(java.util.concurrent.ThreadLocalRandom.current().nextInt(2, 12));
-                        } catch (InterruptedException e) {
-                            return;
-                        } finally {
-                            newLive.decrementAndGet();
-                            p.release(List.of("tenant:acme"));
-                        }
-                    }
-                }, "caller-" + n.id + "-" + t);
-                th.start();
-                load.add(th);
-            }
-        }
+        Pressure load = new Pressure(8);
+        load.start(List.of(a, b));
         try {
             BankTest.await("replicas of the 8 on n2", 10_000, () -> b.heldFor("n1") == 8);
             Thread.sleep(500);
@@ -371,28 +471,18 @@ class ReplicasTest {
             assertEquals(5, a.policy.count("tenant:acme") - 0 >= 5 ? 5 : a.policy.count("tenant:acme"),
                     "n1 counts the calls it took back");
             Thread.sleep(3000); // rounds and the reconciliation of the rejoin, under load
-            assertTrue(max.get() <= LIMIT, "calls live cluster-wide passed the limit: " + max.get());
+            load.assertNeverOver();
             // the old calls end where they are now; their units serve new calls again
             for (int i = 0; i < 8; i++) {
                 Node holder = i < 3 ? b : a;
-                oldLive.decrementAndGet(); // the call is over (its BYE), then its counts are released
+                load.oldLive.decrementAndGet(); // the call is over (its BYE), then its counts are released
                 assertTrue(holder.store.end(holder.store.byCallId(old.get(i).callId()), EndReason.CALLER_BYE, 0));
             }
-            newMax.set(0);
-            try {
-                BankTest.await("the whole limit serves new calls again", 30_000, () -> newMax.get() >= LIMIT - 1);
-            } catch (AssertionError e) {
-                throw new AssertionError(e.getMessage() + " (at most " + newMax.get() + "); n1 " + a.bank.status() + " "
-                        + java.util.Arrays.toString(a.policy.shares().shareSnapshot().get("tenant:acme")) + "; n2 " + b.bank.status() + " "
-                        + java.util.Arrays.toString(b.policy.shares().shareSnapshot().get("tenant:acme")) + " replicas " + a.replicas.held() + b.replicas.held());
-            }
+            load.awaitWholeLimitServes();
         } finally {
-            stop.set(true);
-            for (Thread t : load) {
-                t.join(5000);
-            }
+            load.stop();
         }
-        assertTrue(max.get() <= LIMIT, "calls live cluster-wide passed the limit: " + max.get());
+        load.assertNeverOver();
         assertEquals(0, a.policy.count("tenant:acme") + b.policy.count("tenant:acme"), "counts back to 0");
         for (Session s : old) {
             assertEquals(1, endings.get(s.id()).size(), s.id() + " ended by " + endings.get(s.id()));
