@@ -84,6 +84,10 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
                 + "(a member joined) waits at most this many milliseconds")
         int replicas_flush_ms() default 20;
 
+        @AttributeDefinition(required = false, description = "Session records go out at most once per this many ms (idle: "
+                + "at once); a crash loses at most the records of the last window")
+        int replicas_batch_ms() default 5;
+
         @AttributeDefinition(required = false, description = "Session replicas held for the other members, at most (over all of them)")
         int replicas_max() default 200000;
 
@@ -200,7 +204,7 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
         Bank b = new Bank(nodeId, rs, ps, this::limits, quorum, c.rebalance_ms(), this::membership, store);
         bank = b;
         Replicas r = new Replicas(nodeId, sessions, ledger, policy, b::channel, new Replicas.Settings(Math.max(1, c.replicas_flush_ms()),
-                100_000, Math.max(0, c.replicas_max()), c.takeover_setup_s(), c.takeover_max_age_s()));
+                Math.max(0, c.replicas_batch_ms()), 100_000, Math.max(0, c.replicas_max()), c.takeover_setup_s(), c.takeover_max_age_s()));
         replicas = r;
         b.replicas = r;
         b.start(() -> Stack.channel(xml), c.cluster_name());

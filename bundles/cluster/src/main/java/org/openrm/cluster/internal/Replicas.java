@@ -41,8 +41,8 @@ import org.slf4j.LoggerFactory;
  * Replicas of the other members' live sessions, and the takeover of those of a member that is gone.
  *
  * <p>Each node multicasts the minimal record of every session it owns (Call-ID, GVP session id, tags, numbers,
- * media server, profile and tenants, times) when it starts, when it is answered and when it ends, at once (records
- * queued meanwhile go in the same message); whenever a view brings a member this node had not seen, every node multicasts all the
+ * media server, profile and tenants, times) when it starts, when it is answered and when it ends, at once when idle,
+ * else with the others of its batch window ({@code replicas.batch.ms}, one message per window); whenever a view brings a member this node had not seen, every node multicasts all the
  * sessions it owns (a snapshot: the first chunk replaces what the others held for it). A member's messages carry
  * its incarnation (the JVM's process id and start time): records of an earlier incarnation that a restarted
  * member no longer knows are kept apart and treated as a departed member's.
@@ -57,8 +57,8 @@ import org.slf4j.LoggerFactory;
  * replicated here ({@link #heldFor}), so a call taken over is held in some share all along: in the departed
  * member's frozen one, then in the adopter's count.
  *
- * <p>Records reach the others asynchronously, though at once: a session admitted or ended in the last fraction of a
- * millisecond before a crash may be missing or stale on the survivors. A stale one gets a second CDR with the
+ * <p>Records reach the others asynchronously, within a batch window: a session admitted or ended in the last window
+ * before a crash may be missing or stale on the survivors. A stale one gets a second CDR with the
  * same GVP session id: CDRs are at least once, unique by session id (as after a billing crash).
  */
 public final class Replicas implements SessionListener, ClusterSessions, AutoCloseable {
@@ -79,13 +79,14 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
     static final String INCARNATION = ProcessHandle.current().pid() + "@" + ManagementFactory.getRuntimeMXBean().getStartTime();
 
     /**
-     * @param flushMs     longest wait of the sender for an event (it sends each at once; this paces snapshots owed)
+     * @param flushMs     longest wait of the sender for an event (this paces snapshots owed)
+     * @param batchMs     at most one message per this many ms: under load the events of a window share a message
      * @param queueMax    events of this node's sessions waiting to be sent, at most (beyond: a snapshot follows)
      * @param replicasMax replicas held for the other members, at most
      * @param setupS      age after which a departed member's unanswered session is ended by the coordinator
      * @param maxAgeS     age after which a departed member's answered session is ended by the coordinator
      */
-    record Settings(int flushMs, int queueMax, int replicasMax, int setupS, int maxAgeS) { }
+    record Settings(int flushMs, int batchMs, int queueMax, int replicasMax, int setupS, int maxAgeS) { }
 
     /** The minimal record of a session, immutable. */
     record Rec(String id, String callId, String callerTag, String from, String to, String dialled, long receivedAt,
@@ -545,14 +546,28 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
     // ---- sending (own thread) ----
 
     /**
-     * A session's record leaves as soon as it is queued: an admitted call's record is on its way to the others
-     * before the media server can have answered it (a crash loses at most the records of the last fraction of a
-     * millisecond); waiting {@code replicas.flush.ms} at most for the channel or a snapshot owed.
+     * A session's record leaves as soon as it is queued when the sender is idle, else with the others of its batch
+     * window ({@code replicas.batch.ms}): a crash loses at most the records of the last window; waiting
+     * {@code replicas.flush.ms} at most for the channel or a snapshot owed.
      */
     private void sendLoop() {
+        long lastSend = 0;
+        long batchNanos = TimeUnit.MILLISECONDS.toNanos(settings.batchMs());
         while (!closed) {
             try {
-                flush(out.poll(settings.flushMs(), TimeUnit.MILLISECONDS));
+                Object[] first = out.poll(settings.flushMs(), TimeUnit.MILLISECONDS);
+                if (first != null && batchNanos > 0) {
+                    // at most one message per batch window: idle, an event leaves at once; under load the events of
+                    // the window share one message (a message per event costs the sender and every member more CPU)
+                    long wait = lastSend + batchNanos - System.nanoTime();
+                    if (wait > 0) {
+                        java.util.concurrent.locks.LockSupport.parkNanos(wait);
+                    }
+                }
+                flush(first);
+                if (first != null) {
+                    lastSend = System.nanoTime();
+                }
             } catch (InterruptedException e) {
                 return;
             } catch (RuntimeException e) {

@@ -85,7 +85,7 @@ class ReplicasTest {
             bank = new Bank(id, ledger.shares(), policy.shares(), () -> limits, quorum, 50, (m, left, text) -> { }, null);
             // sweeps only when the test calls them (an hour before a session counts as too old)
             replicas = new Replicas(id, incarnation, store, ledger, policy, bank::channel,
-                    new Replicas.Settings(20, 10_000, replicasMax, 3600, 3600));
+                    new Replicas.Settings(20, 5, 10_000, replicasMax, 3600, 3600));
             bank.replicas = replicas;
             store.addListener(replicas);
             replicas.advertise("127.0.0.1", 5060 + port % 1000);
@@ -201,6 +201,9 @@ class ReplicasTest {
             a.store.end(calls.get(i), EndReason.CALLER_BYE, 0);
         }
         BankTest.await("40 replicas of n1 on n2 and n3", 10_000, () -> b.heldFor("n1") == 40 && c.heldFor("n1") == 40);
+        long[] sent = a.replicas.counters();
+        System.out.printf("replication of 50 sessions (50 starts, 30 answers, 10 ends) to 2 members: %d messages, %d bytes "
+                + "(%.0f bytes per session per member)%n", sent[2], sent[3], sent[3] / 2.0 / 50);
         // the peer's SIP address is known, alive
         ClusterSessions.Peer p = b.replicas.peerAt("127.0.0.1", 5060 + a.port % 1000);
         assertNotNull(p);

@@ -45,6 +45,7 @@ public class ClusterCommand implements Action {
             long[] c = r.counters();
             System.out.printf("sessions     %d owned here, %d taken over since start, replicas held %s%s%n",
                     node.ownedSessions(), c[0], r.held(), c[1] > 0 ? ", " + c[1] + " not replicated (bounds)" : "");
+            System.out.printf("replication  %d messages, %d KB sent to the members since start%n", c[2], c[3] / 1024);
         }
         System.out.printf("%-32s %8s %8s %8s  %s%n", "LIMIT", "CREATED", "IN USE", "SHARE", "SHARES BY NODE");
         int n = 0;
