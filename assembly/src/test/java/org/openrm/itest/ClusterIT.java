@@ -316,6 +316,23 @@ public class ClusterIT {
         assertTrue("the shares did not follow the load: at most " + c2[1] + " of " + LIMIT, c2[1] > LIMIT * 3 / 4);
         a.awaitCluster("(?m)^tenant:acme\\s+" + LIMIT + "\\s+0\\s", 30_000);
 
+        // 2b. the cluster bundle of n1 updated under load: n1 leaves and rejoins; n2's calls, whose BYEs go through n1,
+        //     all end normally (n1 forwards them to n2 while its cluster bundle is away), and n1's shares come back
+        Path wb2 = Files.createTempDirectory("openrm-it-cluster-uac-b2");
+        Process cb2 = uacByeVia(wb2, ub, b.sip, a.sip, 5, 60); // 10 calls at once: within the limit
+        Thread.sleep(4000);
+        String updated = a.console("bundle:update org.openrm.cluster");
+        System.out.println("n1 bundle:update org.openrm.cluster: " + updated.trim());
+        awaitExit(cb2, 90);
+        Set<String> answered2 = callsWith(wb2, "INVITE", "SIP/2.0 200", 0);
+        Set<String> byeOk2 = callsWith(wb2, "BYE", "SIP/2.0 200", 0);
+        System.out.printf("cluster: n1's cluster bundle updated while n2 placed 60 calls with their BYEs through n1: "
+                + "%d answered, %d BYEs answered%n", answered2.size(), byeOk2.size());
+        assertEquals("calls of n2 lost while n1's cluster bundle was updated", 60, answered2.size());
+        assertEquals("BYEs of n2's calls lost while n1's cluster bundle was updated", answered2, byeOk2);
+        assertTrue(a.log(), a.log().contains("Cluster: node n1 left (its shares stay with it)"));
+        a.awaitCluster("members\\s+\\[(n1, n2|n2, n1)\\].*tenant:acme\\s+" + LIMIT + "\\s+0\\s", 60_000);
+
         // 3. a node killed -9 under load: the survivor keeps serving within its share, the limit still holds; n2's
         //    SIP Server sends its BYEs to n1 (relayed to n2 while n2 lives), so n1 takes n2's calls over
         Path wb3 = Files.createTempDirectory("openrm-it-cluster-uac-b3");

@@ -24,6 +24,14 @@ public interface ClusterSessions {
     /** True if a member in the view advertised this host: its requests are trusted like the SIP Server's. */
     boolean isMemberHost(String host);
 
+    /**
+     * The SIP addresses ({@code host:port}) of the members in the view, this node excluded: the sip bundle keeps the
+     * last set while the cluster bundle is away (an update), to go on forwarding their dialogs to them.
+     */
+    default java.util.Set<String> memberAddresses() {
+        return java.util.Set.of();
+    }
+
     /** The member whose advertised SIP address is {@code host:port} (this node excluded), or null. */
     Peer peerAt(String host, int port);
 

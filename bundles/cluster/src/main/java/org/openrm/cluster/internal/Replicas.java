@@ -301,6 +301,17 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
     }
 
     @Override
+    public Set<String> memberAddresses() {
+        Set<String> out = new HashSet<>();
+        for (Member m : members.values()) {
+            if (m.sipHost != null && isAlive(m)) {
+                out.add(m.sipHost + ":" + m.sipPort);
+            }
+        }
+        return out;
+    }
+
+    @Override
     public boolean isMemberHost(String host) {
         for (Member m : members.values()) {
             if (host.equals(m.sipHost) && isAlive(m)) {

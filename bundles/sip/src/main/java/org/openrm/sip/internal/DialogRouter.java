@@ -20,8 +20,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Requests that follow a route set openrm record-routed: ACK and BYE statelessly (RFC 3261 16.11), other
- * in-dialog requests statefully. openrm is no open relay: a dialog it did not record-route, or a next hop that is
- * neither an address nor a configured peer, gets 404.
+ * in-dialog requests statefully. A route set another cluster member record-routed goes on to that member while it
+ * is in the view, and is taken over (the session with it) once it is gone. openrm is no open relay: a dialog neither
+ * it nor a member record-routed, or a next hop that is neither an address nor a configured peer, gets 404.
  */
 final class DialogRouter {
     private static final Logger LOG = LoggerFactory.getLogger(DialogRouter.class);
@@ -80,12 +81,18 @@ final class DialogRouter {
             // Forwarded statelessly: no transactions, no copy of the message. A BYE retransmitted by the caller
             // gets the same branch, so the media server sees a retransmission; its 200 comes back matching no
             // transaction and is relayed by Via.
-            if (!ack) {
-                endOnBye(req);
+            try {
+                c.decrementMaxForwards(req);
+                req.addFirst(c.via(transport, Sip.statelessBranch(req)));
+                c.provider.sendRequest(req);
+            } finally {
+                if (!ack) {
+                    // after the BYE is on the wire: a call admitted on the port this frees reaches the media server
+                    // after the BYE that freed it (before, a worker descheduled between the two let a new INVITE
+                    // overtake the BYE, and the media server held one call more than the limit for a moment)
+                    endOnBye(req);
+                }
             }
-            c.decrementMaxForwards(req);
-            req.addFirst(c.via(transport, Sip.statelessBranch(req)));
-            c.provider.sendRequest(req);
             return;
         }
         ServerTransaction st = c.serverTransaction(ev, req);
@@ -109,10 +116,17 @@ final class DialogRouter {
     private ClusterSessions.Peer clusterPeer(Request req) {
         ClusterSessions cs = s.cluster();
         RouteHeader r = (RouteHeader) req.getHeader(RouteHeader.NAME);
-        if (cs == null || r == null || !(r.getAddress().getURI() instanceof SipURI u)) {
+        if (r == null || !(r.getAddress().getURI() instanceof SipURI u)) {
             return null;
         }
-        return cs.peerAt(u.getHost(), u.getPort() <= 0 ? 5060 : u.getPort());
+        int port = u.getPort() <= 0 ? 5060 : u.getPort();
+        ClusterSessions.Peer p = cs == null ? null : cs.peerAt(u.getHost(), port);
+        if (p == null && (cs == null || cs.memberAddresses().isEmpty())) {
+            // the cluster bundle is away (an update) or back and has not heard from a member yet: the members it knew
+            // are still alive as far as this node knows
+            return s.lastMembers.contains(u.getHost() + ":" + port) ? new ClusterSessions.Peer(u.getHost(), true) : null;
+        }
+        return p;
     }
 
     /**

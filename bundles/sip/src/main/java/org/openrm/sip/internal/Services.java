@@ -27,6 +27,8 @@ final class Services {
     volatile Supplier<Registrations> registrations = () -> null;
     /** The other cluster members' sessions, or null (alone, or the cluster bundle away). */
     volatile Supplier<ClusterSessions> cluster = () -> null;
+    /** The members' SIP addresses ({@code host:port}) when the cluster bundle last went away: still forwarded to. */
+    volatile java.util.Set<String> lastMembers = java.util.Set.of();
     final StackRuntime runtime;
     final ScheduledExecutorService timer;
     final SipProxy.Stats stats;

@@ -1,6 +1,7 @@
 package org.openrm.sip.internal;
 
 import java.net.InetAddress;
+import java.util.Set;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -194,6 +195,7 @@ public class SipProxy implements SipPinger, SipStatus {
 
     /** The other cluster members' sessions (the cluster bundle, while clustered): in-dialog requests for them. */
     private volatile ClusterSessions cluster;
+    private final Services services;
 
     @Reference(cardinality = ReferenceCardinality.OPTIONAL, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
@@ -204,6 +206,8 @@ public class SipProxy implements SipPinger, SipStatus {
 
     void unbindCluster(ClusterSessions c) {
         if (cluster == c) {
+            // the cluster bundle goes away (an update, most likely): the members it knew stay members to forward to
+            services.lastMembers = Set.copyOf(c.memberAddresses());
             cluster = null;
         }
     }
@@ -275,6 +279,7 @@ public class SipProxy implements SipPinger, SipStatus {
         Services s = new Services(store, ledger, policy, () -> router, () -> health, () -> node, runtime, timer, stats);
         s.registrations = () -> registrations;
         s.cluster = () -> cluster;
+        services = s;
         InviteProxy[] self = new InviteProxy[1];
         overload = new OverloadGuard(guardSettings(config), runtime::headDelayMs, runtime::waiting,
                 () -> self[0] == null ? 0 : self[0].pending(), stats.overloadRejects);

@@ -46,6 +46,11 @@ class ClusterDialogTest {
         }
 
         @Override
+        public java.util.Set<String> memberAddresses() {
+            return alive ? java.util.Set.of("127.0.0.1:" + peerPort) : java.util.Set.of();
+        }
+
+        @Override
         public Peer peerAt(String host, int port) {
             return port == peerPort && "127.0.0.1".equals(host) ? new Peer("n1", alive) : null;
         }
@@ -88,6 +93,7 @@ class ClusterDialogTest {
             OnePeer cluster = new OnePeer(peerPort, rm);
             rm.proxy.bindCluster(cluster);
             assertEquals(List.of("127.0.0.1:" + p), cluster.advertised, "the proxy tells the cluster its address");
+            cluster.advertised.clear();
 
             // the peer is alive: the BYE goes on to it, its Route untouched, nothing taken over
             ua.send(bye("c1@test", ua.port(), peerPort, mcp), p);
@@ -98,6 +104,14 @@ class ClusterDialogTest {
             assertTrue(atPeer.contains("Via: SIP/2.0/UDP 127.0.0.1:" + p), atPeer);
             assertTrue(cluster.takeOvers.isEmpty());
             assertNull(media.receive(300), "not straight to the media server");
+
+            // the cluster bundle away (an update): the members it knew still get their dialogs
+            rm.proxy.unbindCluster(cluster);
+            ua.send(bye("c1b@test", ua.port(), peerPort, mcp), p);
+            String whileAway = peer.receive(3000);
+            assertNotNull(whileAway, "forwarded to the member while the cluster bundle is away");
+            assertTrue(whileAway.contains("Call-ID: c1b@test"), whileAway);
+            rm.proxy.bindCluster(cluster);
 
             // the peer is gone: this node takes the session over, relays to the media server and ends it here
             cluster.alive = false;
