@@ -73,17 +73,8 @@ class BankTest {
             policy.shares().manage(true);
             bank = new Bank(id, ledger.shares(), policy.shares(), () -> limits, 2, 50,
                     (member, left, text) -> events.add(id + ": " + member + (left ? " left" : " joined")), store);
-            String xml = Stack.xml("127.0.0.1", port, peers, null, 1500);
-            bank.start(() -> {
-                JChannel ch = Stack.channel(xml);
-                discard = new DISCARD();
-                try {
-                    ch.getProtocolStack().insertProtocol(discard, ProtocolStack.Position.ABOVE, TCP.class);
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-                return ch;
-            }, "bank-test");
+            discard = new DISCARD();
+            bank.start(() -> channelWith(discard, port, peers), "bank-test");
         }
 
         /** A crash: the node stops answering at once and its state is gone. */
@@ -137,6 +128,17 @@ class BankTest {
             l.release("mcp");
             p.release(keys);
         }
+    }
+
+    /** The cluster's JGroups stack on loopback {@code port}, with {@code discard} above TCP (to cut a member off). */
+    static JChannel channelWith(DISCARD discard, int port, List<String> peers) {
+        JChannel ch = Stack.channel(Stack.xml("127.0.0.1", port, peers, null, 1500));
+        try {
+            ch.getProtocolStack().insertProtocol(discard, ProtocolStack.Position.ABOVE, TCP.class);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+        return ch;
     }
 
     static int freePort() throws IOException {

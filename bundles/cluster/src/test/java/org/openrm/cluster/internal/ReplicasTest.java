@@ -14,8 +14,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 
 import org.jgroups.JChannel;
 import org.jgroups.protocols.DISCARD;
-import org.jgroups.protocols.TCP;
-import org.jgroups.stack.ProtocolStack;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.openrm.api.ClusterSessions;
@@ -89,17 +87,8 @@ class ReplicasTest {
             bank.replicas = replicas;
             store.addListener(replicas);
             replicas.advertise("127.0.0.1", 5060 + port % 1000);
-            String xml = Stack.xml("127.0.0.1", port, peers, null, 1500);
-            bank.start(() -> {
-                JChannel ch = Stack.channel(xml);
-                discard = new DISCARD();
-                try {
-                    ch.getProtocolStack().insertProtocol(discard, ProtocolStack.Position.ABOVE, TCP.class);
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-                return ch;
-            }, "replicas-test");
+            discard = new DISCARD();
+            bank.start(() -> BankTest.channelWith(discard, port, peers), "replicas-test");
         }
 
         /** An update of the cluster bundle: the node leaves and rejoins, its store and ledgers (the api bundle's) kept. */
