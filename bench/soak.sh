@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Swap soak: the built appliance under a steady sipp load while every openrm bundle is updated in turn
-# (bundle:update through bin/client, the sip bundle twice). Prints per update: when, how long the command took
+# (bundle:update through bin/client, the sip bundle - the proxy logic - twice). Prints per update: when, how long the command took
 # until every openrm component was active again (the pause), and the calls that failed in the seconds around it;
 # then the totals and the counters left at the end (sessions, ports).
 #   bench/soak.sh [u1|t1] [rate] [seconds between updates]
@@ -10,7 +10,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 transport=${1:-u1}; rate=${2:-500}; gap=${3:-15}
-bundles=(routing health billing ops snmp sip sip)
+bundles=(routing health billing ops snmp configsync cluster sip sip)
 sip=${OPENRM_BENCH_SIP_PORT:-15060}; mcpa=${OPENRM_BENCH_MCP_A:-15070}; mcpb=${OPENRM_BENCH_MCP_B:-15071}
 uacport=${OPENRM_BENCH_UAC_PORT:-15090}; ssh=${OPENRM_BENCH_SSH_PORT:-18101}
 suffix=""; [ "$transport" = t1 ] && suffix=";transport=tcp"
@@ -82,7 +82,7 @@ ok=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="SuccessfulCall(C)") c=i} END{pr
 failed=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="FailedCall(C)") c=i} END{print $c}' stat.csv)
 echo "calls $calls, successful $ok, failed $failed"
 echo "stop-to-active per update, from karaf.log:"
-grep -a -E "SIP proxy stopped|SIP proxy listening|Routing model applied|Health monitor (watching|stopped)|Billing to |ops stopped|ops: health probes|SNMP sub-agent (stopped|for)" \
+grep -a -E "SIP proxy logic (stopping|running)|Replaced proxy logic retired|SIP proxy listening|Routing model applied|Health monitor (watching|stopped)|Billing to |ops stopped|ops: health probes|SNMP sub-agent (stopped|for)" \
   "$rm_home/data/log/karaf.log" | awk -F'|' '{print substr($1, 12, 12), $NF}' | cut -c1-90
 printf 'rm:stats\n' | client | grep -E "calls in progress|ports in use" || true
 echo "logs: $work"

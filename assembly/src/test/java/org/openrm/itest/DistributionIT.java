@@ -59,7 +59,7 @@ import org.osgi.service.component.runtime.dto.ComponentDescriptionDTO;
 @RunWith(PaxExam.class)
 @ExamReactorStrategy(PerClass.class)
 public class DistributionIT {
-    private static final String[] OPENRM_BUNDLES = {"org.openrm.api", "org.openrm.routing", "org.openrm.sip",
+    private static final String[] OPENRM_BUNDLES = {"org.openrm.api", "org.openrm.routing", "org.openrm.sip.stack", "org.openrm.sip",
         "org.openrm.health", "org.openrm.billing", "org.openrm.ops"};
 
     @Inject

@@ -25,7 +25,7 @@ public class FeaturesAloneIT {
             new Object[] {"openrm-api", List.of(), "", List.of("org.openrm.api")},
             new Object[] {"openrm-routing", List.of("org.openrm.routing.cfg"),
                 "Routing model applied", List.of("org.openrm.api", "org.openrm.routing")},
-            new Object[] {"openrm-sip", List.of("org.openrm.sip.cfg"), "SIP proxy listening", List.of("org.openrm.api", "org.openrm.sip")},
+            new Object[] {"openrm-sip", List.of("org.openrm.sip.cfg"), "SIP proxy listening", List.of("org.openrm.api", "org.openrm.sip.stack", "org.openrm.sip")},
             new Object[] {"openrm-health", List.of("org.openrm.health.cfg"), "", List.of("org.openrm.api", "org.openrm.health")},
             new Object[] {"openrm-billing", List.of("org.openrm.billing.cfg"), "Billing to tcp://", List.of("org.openrm.api", "org.openrm.billing")},
             new Object[] {"openrm-ops", List.of("org.openrm.ops.cfg"), "ops: health probes", List.of("org.openrm.api", "org.openrm.ops")},

@@ -1,5 +1,7 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
+
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 

@@ -1,5 +1,7 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
+
 /** The sip bundle's wire counters for benchmarks in other packages (they are package-private in the bundle). */
 public final class WireCountsAccess {
     private final WireCounts sent = new WireCounts();

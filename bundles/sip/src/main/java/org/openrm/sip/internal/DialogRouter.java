@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import javax.sip.ClientTransaction;
 import javax.sip.RequestEvent;
 import javax.sip.ServerTransaction;

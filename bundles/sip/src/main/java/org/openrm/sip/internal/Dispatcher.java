@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import javax.sip.ClientTransaction;
 import javax.sip.DialogTerminatedEvent;
 import javax.sip.IOExceptionEvent;
@@ -149,7 +150,7 @@ final class Dispatcher implements SipListener {
                 c.replyStateless(req, Response.SERVICE_UNAVAILABLE, "Draining", drainRetry);
                 return;
             }
-            if (!s.runtime.warm()) {
+            if (!s.stack.warm()) {
                 // started or swapped moments ago: the SIP Server waits for the warm-up (bounded) before sending calls
                 c.replyStateless(req, Response.SERVICE_UNAVAILABLE, "Warming Up", 1);
                 return;

@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ScheduledFuture;

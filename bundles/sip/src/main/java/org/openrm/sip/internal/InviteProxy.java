@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.ListIterator;
@@ -68,6 +69,22 @@ final class InviteProxy {
         return pending.size();
     }
 
+    /** True while nothing this proxy started waits: no INVITE branch, no INVITE parked for routing. */
+    boolean idle() {
+        return pending.isEmpty() && parked.isEmpty();
+    }
+
+    /** True if {@code b} is one of this proxy's pending branches (a replaced logic keeps its own). */
+    boolean owns(InviteBranch b) {
+        return pending.get(b.key) == b;
+    }
+
+    /** True if this CANCEL is for a call this proxy is setting up. */
+    boolean ownsCancel(Request cancel) {
+        String key = Sip.topBranch(cancel);
+        return key != null && pending.containsKey(key);
+    }
+
     /** Calls whose INVITE still waits for a final response (the orphan sweep leaves their sessions alone). */
     Collection<InviteBranch> pendingCalls() {
         return pending.values();
@@ -130,7 +147,7 @@ final class InviteProxy {
 
     void onInitialInvite(StackContext c, RequestEvent ev, Request req) throws Exception {
         s.stats.invites.incrementAndGet();
-        SipProxy.Config cfg = c.config;
+        SipConfig cfg = c.config;
         // over UDP the guard decided on the raw datagram already (a shed INVITE never gets here, an admitted one is
         // remembered by its Call-ID and passes again); over TCP it decides here
         if (guard.shedNew(OverloadGuard.hash(((CallIdHeader) req.getHeader(CallIdHeader.NAME)).getCallId()))) {
@@ -237,7 +254,7 @@ final class InviteProxy {
 
     private void onNoAnswer(InviteBranch b, ClientTransaction ct, int timeoutMs) {
         StackContext c = s.ctx();
-        SipProxy.Config cfg = c == null ? null : c.config;
+        SipConfig cfg = c == null ? null : c.config;
         // The answer may be sitting in openrm's own receive queue: while openrm is saturated, a silent media
         // server is not blamed (a few times at most; the transaction's own Timer B still ends it).
         boolean saturated = saturation.now();

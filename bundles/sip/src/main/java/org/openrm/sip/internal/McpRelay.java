@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 

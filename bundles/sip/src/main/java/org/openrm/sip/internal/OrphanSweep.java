@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import java.util.HashSet;
 import java.util.Set;
 
@@ -26,7 +27,7 @@ final class OrphanSweep {
         this.strays = strays;
     }
 
-    void sweep(SipProxy.Config c) {
+    void sweep(SipConfig c) {
         try {
             long now = System.currentTimeMillis();
             Set<String> live = new HashSet<>();

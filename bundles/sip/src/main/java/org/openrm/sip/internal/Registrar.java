@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import java.net.InetAddress;
 
 import javax.sip.address.SipURI;

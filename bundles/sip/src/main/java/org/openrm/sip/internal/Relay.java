@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import javax.sip.ServerTransaction;
 import javax.sip.SipException;
 import javax.sip.header.ViaHeader;

@@ -1,5 +1,8 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.OverloadGuard;
+import org.openrm.sip.stack.SipConfig;
+
 /**
  * openrm's own saturation, as health needs to know it: a media server's silence around such a moment may be
  * openrm's fault. Sampled every 50 ms on the SIP timer; marked by the overload guard and the no-answer timer.
@@ -38,7 +41,7 @@ final class Saturation {
 
     /** Every 50 ms: a queue delay past twice the guard's target, a shedding guard, a pending-INVITE table near its
      * bound, or a late timer means saturation. */
-    void sample(SipProxy.Config c, int pendingInvites) {
+    void sample(SipConfig c, int pendingInvites) {
         long now = System.nanoTime();
         long lateMs = (now - lastTick) / 1_000_000 - 50;
         lastTick = now;

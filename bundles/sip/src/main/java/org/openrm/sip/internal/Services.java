@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.function.Supplier;
 
@@ -14,7 +15,7 @@ import org.openrm.api.SessionStore;
 
 /**
  * What the rooms of the proxy share: the api stores (the state that outlives this bundle), the optional
- * services (read once per use: they come and go with their bundles), the stack runtime and the SIP timer.
+ * services (read once per use: they come and go with their bundles), the stack and the SIP timer.
  */
 final class Services {
     final SessionStore store;
@@ -29,12 +30,12 @@ final class Services {
     volatile Supplier<ClusterSessions> cluster = () -> null;
     /** The members' SIP addresses ({@code host:port}) when the cluster bundle last went away: still forwarded to. */
     volatile java.util.Set<String> lastMembers = java.util.Set.of();
-    final StackRuntime runtime;
+    final SipStack stack;
     final ScheduledExecutorService timer;
     final SipProxy.Stats stats;
 
     Services(SessionStore store, ResourceLedger ledger, PolicyLedger policy, Supplier<CallRouter> router,
-             Supplier<HealthFeedback> health, Supplier<NodeState> node, StackRuntime runtime, ScheduledExecutorService timer,
+             Supplier<HealthFeedback> health, Supplier<NodeState> node, SipStack stack, ScheduledExecutorService timer,
              SipProxy.Stats stats) {
         this.node = node;
         this.store = store;
@@ -42,7 +43,7 @@ final class Services {
         this.policy = policy;
         this.router = router;
         this.health = health;
-        this.runtime = runtime;
+        this.stack = stack;
         this.timer = timer;
         this.stats = stats;
     }
@@ -75,14 +76,14 @@ final class Services {
 
     /** The running stack, or null while none runs. */
     StackContext ctx() {
-        return runtime.ctx();
+        return stack.ctx();
     }
 
     /**
      * A media server failed a call: health hears of it, or without health routing quarantines it for
      * {@code failure.quarantine.ms}.
      */
-    void mediaServerFailed(String resource, HealthFeedback.Failure failure, String why, SipProxy.Config c) {
+    void mediaServerFailed(String resource, HealthFeedback.Failure failure, String why, SipConfig c) {
         int ms = c.failure_quarantine_ms();
         HealthFeedback h = health();
         if (h != null) {

@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import java.util.Locale;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
@@ -99,21 +100,6 @@ final class Sip {
     }
 
     static boolean isIpLiteral(String host) {
-        if (host.startsWith("[")) {
-            return true;
-        }
-        if (host.indexOf(':') >= 0) {
-            return true; // IPv6 without brackets
-        }
-        int dots = 0;
-        for (int i = 0; i < host.length(); i++) {
-            char c = host.charAt(i);
-            if (c == '.') {
-                dots++;
-            } else if (c < '0' || c > '9') {
-                return false;
-            }
-        }
-        return dots == 3;
+        return Cidr.isIpLiteral(host);
     }
 }

@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;

@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -121,6 +122,10 @@ class ClusterDialogTest {
             assertTrue(atMedia.startsWith("BYE sip:welcome@127.0.0.1:" + mcp), atMedia);
             assertFalse(atMedia.contains("Route:"), "the departed member's Route is gone: " + atMedia);
             assertEquals(List.of("c2@test"), cluster.takeOvers);
+            // the session ends once the BYE is on the wire: just after the media server can have read it
+            for (int i = 0; i < 100 && rm.store.byCallId("c2@test") != null; i++) {
+                Thread.sleep(20);
+            }
             assertNull(rm.store.byCallId("c2@test"), "the session ended");
             assertEquals(1, rm.ended.get(EndReason.CALLER_BYE).get(), "ended by the caller's BYE: " + rm.ended);
             // the media server's 200 goes back to the caller by Via

@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -62,7 +63,7 @@ class EdgeLimitsTest {
                 stranger.send(RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, "127.0.0.2", stranger.port(), 70, ""), p);
                 stranger.expect("403");
             }
-            assertEquals(21, rm.proxy.edge.stats.untrusted.get());
+            assertEquals(21, rm.proxy.stack().edge().stats.untrusted.get());
             assertEquals(0, rm.proxy.stats.invites.get(), "no stranger's INVITE reached the proxy");
         }
     }
@@ -72,7 +73,7 @@ class EdgeLimitsTest {
         int p = Sipp.freePort();
         try (ProxyUnderTest rm = openrm(p, Map.of("max.message.size", 40_000)); RawSip ua = new RawSip()) {
             // the stack's own per-datagram buffer is one byte: every datagram is the screened socket's exact copy
-            assertEquals(1, rm.proxy.udpBuffersShrunk());
+            assertEquals(1, rm.stack.udpBuffersShrunk());
             for (int size : new int[] {0, 1, 1_400, 20_000, 39_000}) {
                 String req = RawSip.request("OPTIONS", "sip:127.0.0.1:" + p, ua.port(), 70, "")
                         .replace("Content-Length: 0\n\n", "Content-Type: text/plain\nContent-Length: " + size + "\n\n" + "x".repeat(size));
@@ -103,8 +104,8 @@ class EdgeLimitsTest {
                 o.flush();
                 assertNull(readOrClosed(t, 3000), "connection closed");
             }
-            assertTrue(rm.proxy.tcpGuard.stats.closedOversize.get() >= 1);
-            assertTrue(rm.proxy.edge.stats.lineTooLong.get() + rm.proxy.tcpGuard.stats.screened.get() >= 1);
+            assertTrue(rm.proxy.stack().tcp().stats.closedOversize.get() >= 1);
+            assertTrue(rm.proxy.stack().edge().stats.lineTooLong.get() + rm.proxy.stack().tcp().stats.screened.get() >= 1);
         }
     }
 
@@ -135,8 +136,8 @@ class EdgeLimitsTest {
                     }
                 }
                 assertEquals(1, refusedTotal, "8 connections in total at most");
-                assertEquals(3, rm.proxy.tcpGuard.stats.refusedPerSource.get());
-                assertEquals(1, rm.proxy.tcpGuard.stats.refusedTotal.get());
+                assertEquals(3, rm.proxy.stack().tcp().stats.refusedPerSource.get());
+                assertEquals(1, rm.proxy.stack().tcp().stats.refusedTotal.get());
                 // the connections held still work
                 Socket first = open.get(0);
                 first.getOutputStream().write(options(p, "").getBytes(StandardCharsets.ISO_8859_1));
@@ -188,17 +189,17 @@ class EdgeLimitsTest {
                 }
                 long took = System.currentTimeMillis() - start;
                 System.out.printf("slowloris: 40 connections sending a byte a second closed after %d ms (%d bytes each); "
-                        + "closed slow %d, idle %d; threads %d -> %d%n", took, sent, rm.proxy.tcpGuard.stats.closedSlow.get(),
-                        rm.proxy.tcpGuard.stats.closedIdle.get(), threadsBefore, Thread.activeCount());
+                        + "closed slow %d, idle %d; threads %d -> %d%n", took, sent, rm.proxy.stack().tcp().stats.closedSlow.get(),
+                        rm.proxy.stack().tcp().stats.closedIdle.get(), threadsBefore, Thread.activeCount());
                 assertEquals(40, closed, "every slow connection closed");
-                assertTrue(rm.proxy.tcpGuard.stats.closedSlow.get() >= 40);
+                assertTrue(rm.proxy.stack().tcp().stats.closedSlow.get() >= 40);
                 assertNull(readOrClosed(idle, 3000), "the idle connection is closed too");
-                assertTrue(rm.proxy.tcpGuard.stats.closedIdle.get() >= 1);
+                assertTrue(rm.proxy.stack().tcp().stats.closedIdle.get() >= 1);
                 long end = System.currentTimeMillis() + 3000;
-                while (rm.proxy.tcpGuard.open() > 0 && System.currentTimeMillis() < end) {
+                while (rm.proxy.stack().tcp().open() > 0 && System.currentTimeMillis() < end) {
                     Thread.sleep(50);
                 }
-                assertEquals(0, rm.proxy.tcpGuard.open(), "no connection left open");
+                assertEquals(0, rm.proxy.stack().tcp().open(), "no connection left open");
             } finally {
                 for (Socket s : slow) {
                     s.close();

@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -162,16 +163,16 @@ class FuzzTest {
             rm.awaitIdle();
             System.out.printf("fuzz (seed %d): %d UDP and %d TCP mutated messages in %d ms; edge refused: malformed %d, "
                     + "screened %d, scheme %d, version %d, mismatch %d; handler errors %d; threads %d -> %d%n", SEED,
-                    udpCount, tcpCount, ms, rm.proxy.edge.stats.malformed.get(), rm.proxy.tcpGuard.stats.screened.get(),
-                    rm.proxy.edge.stats.unsupportedScheme.get(), rm.proxy.edge.stats.badVersion.get(),
-                    rm.proxy.edge.stats.methodMismatch.get(), rm.proxy.stats.requestErrors.get(), threadsBefore,
+                    udpCount, tcpCount, ms, rm.proxy.stack().edge().stats.malformed.get(), rm.proxy.stack().tcp().stats.screened.get(),
+                    rm.proxy.stack().edge().stats.unsupportedScheme.get(), rm.proxy.stack().edge().stats.badVersion.get(),
+                    rm.proxy.stack().edge().stats.methodMismatch.get(), rm.proxy.stats.requestErrors.get(), threadsBefore,
                     Thread.activeCount());
             assertEquals(0, rm.proxy.stats.requestErrors.get(), "a request made openrm's own handling throw");
             long end = System.currentTimeMillis() + 5000;
-            while (rm.proxy.tcpGuard.open() > 0 && System.currentTimeMillis() < end) {
+            while (rm.proxy.stack().tcp().open() > 0 && System.currentTimeMillis() < end) {
                 Thread.sleep(50);
             }
-            assertEquals(0, rm.proxy.tcpGuard.open(), "TCP connections left open");
+            assertEquals(0, rm.proxy.stack().tcp().open(), "TCP connections left open");
             assertTrue(Thread.activeCount() <= threadsBefore + 20, "threads " + threadsBefore + " -> " + Thread.activeCount());
         }
     }

@@ -1,5 +1,6 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -21,7 +22,10 @@ public final class ProxyUnderTest implements AutoCloseable {
     public final org.openrm.api.internal.InMemoryResourceStates states = new org.openrm.api.internal.InMemoryResourceStates();
     public final org.openrm.api.internal.InMemoryNodeState node = new org.openrm.api.internal.InMemoryNodeState();
     public final RoutingEngine routing;
-    public final SipProxy proxy;
+    /** The stack bundle's component: sockets and edge, kept across swaps of the logic. */
+    public final SipStack stack;
+    /** The proxy logic now attached (replaced by {@link #swapLogic}). */
+    public volatile SipProxy proxy;
     public final int port;
     /** Sessions started per first-choice resource, and ended per reason. */
     public final Map<String, AtomicInteger> started = new ConcurrentHashMap<>();
@@ -55,10 +59,28 @@ public final class ProxyUnderTest implements AutoCloseable {
         // tests that measure a cold or warm start ask for the warm-up; the others start warm at once
         s.putIfAbsent("warmup.calls", 0);
         s.putIfAbsent("warmup.messages", 0);
-        proxy = new SipProxy(store, ledger, policy, TestConfigs.of(SipProxy.Config.class, s));
-        proxy.router = routing;
-        proxy.node = node;
-        proxy.registrations = registrations;
+        stack = new SipStack(TestConfigs.of(SipConfig.class, s));
+        proxy = newLogic();
+    }
+
+    /** A proxy logic on the stack, wired as SCR wires it (it attaches itself: every new request goes to it). */
+    private SipProxy newLogic() {
+        SipProxy p = new SipProxy(stack, store, ledger, policy);
+        p.router = routing;
+        p.node = node;
+        p.registrations = registrations;
+        return p;
+    }
+
+    /**
+     * Replaces the proxy logic as a bundle:update of org.openrm.sip does: the old one is deactivated (it finishes
+     * what it started), the stack keeps its sockets and holds new requests for {@code gapMs}, then a new one attaches.
+     */
+    public synchronized SipProxy swapLogic(long gapMs) throws InterruptedException {
+        proxy.deactivate();
+        Thread.sleep(gapMs);
+        proxy = newLogic();
+        return proxy;
     }
 
     public int started(String resource) {
@@ -92,6 +114,7 @@ public final class ProxyUnderTest implements AutoCloseable {
     @Override
     public void close() {
         proxy.deactivate();
+        stack.close();
         routing.deactivate();
     }
 }

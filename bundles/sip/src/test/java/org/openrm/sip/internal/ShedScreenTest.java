@@ -1,5 +1,7 @@
 package org.openrm.sip.internal;
 
+import org.openrm.sip.stack.*;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;

@@ -1,0 +1,226 @@
+package org.openrm.sip.stack;
+
+import java.util.Properties;
+
+import javax.sip.ListeningPoint;
+import javax.sip.SipFactory;
+import javax.sip.SipListener;
+import javax.sip.SipProvider;
+import javax.sip.address.AddressFactory;
+import javax.sip.header.HeaderFactory;
+import javax.sip.message.MessageFactory;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The JAIN-SIP stack's life cycle: its properties, listening points and provider, started and stopped here only.
+ * What the workers use of it is published as one immutable {@link StackContext} through {@link #ctx}; null while
+ * no stack runs (between a stop and a start, or after a failed start).
+ */
+public final class StackRuntime {
+    private static final Logger LOG = LoggerFactory.getLogger(StackRuntime.class);
+
+    private final EdgeGuard edge;
+    private final TcpGuard tcpGuard;
+    /** Set once, before the first start. */
+    private SipListener listener;
+    /** The one published view of the running stack; null while none runs. */
+    private volatile StackContext ctx;
+    /** Guarded by this. */
+    private ProxyStack stack;
+    private Warmup warmup;
+    /** Synthetic calls between two private stacks over loopback, after the parser warm-up. */
+    private volatile CallWarmup callWarmup;
+    /** True once synthetic calls ran in this class loader (this revision of the bundle). */
+    private static volatile boolean callsWarmed;
+    /** Read by {@link #queueDepth()} on any thread. */
+    private volatile ProxyStack running;
+    /** UDP processors whose per-datagram buffer was made one byte (tests check it stays 1 across stack versions). */
+    public volatile int udpBuffersShrunk;
+
+    public StackRuntime(EdgeGuard edge, TcpGuard tcpGuard) {
+        this.edge = edge;
+        this.tcpGuard = tcpGuard;
+    }
+
+    /** The listener every stack started from now on delivers to. */
+    public synchronized void listener(SipListener l) {
+        this.listener = l;
+    }
+
+    /** The running stack as workers see it, or null while none runs. */
+    public StackContext ctx() {
+        return ctx;
+    }
+
+    /** True once the running stack's warm-up has finished. */
+    public synchronized boolean warm() {
+        return ctx != null && warmup != null && warmup.done() && callWarmup != null && callWarmup.done();
+    }
+
+    /** Received datagrams waiting for a SIP worker thread (0 while the stack restarts). */
+    public int queueDepth() {
+        ProxyStack s = running;
+        return s == null ? 0 : s.queueDepth();
+    }
+
+    /** How long the oldest received message waiting for a SIP worker has waited (ms; 0 while the stack restarts). */
+    public int headDelayMs() {
+        ProxyStack s = running;
+        // while the synthetic calls run, their TCP messages share the class loader's post-parse queue: the guard
+        // reads the proxy's own UDP queues only, or it would take the warm-up for an overload
+        CallWarmup w = callWarmup;
+        return s == null ? 0 : s.headDelayMs(w == null || w.done());
+    }
+
+    /** Received messages waiting for a SIP worker, UDP and TCP. */
+    public int waiting() {
+        return queueDepth() + ProxyStack.tcpQueueDepth();
+    }
+
+    /** True when {@code c} changes something only a new stack can take. */
+    public static boolean needsRestart(SipConfig old, SipConfig c) {
+        return !old.listen_address().equals(c.listen_address()) || old.listen_port() != c.listen_port()
+                || !old.advertised_address().equals(c.advertised_address())
+                || old.thread_pool_size() != c.thread_pool_size() || old.max_transactions() != c.max_transactions()
+                || old.queue_timeout_ms() != c.queue_timeout_ms();
+    }
+
+    /** Applies {@code c}: a new context on the same stack, or a new stack when its sockets or pools change. */
+    public synchronized void apply(SipConfig c) throws Exception {
+        StackContext cur = ctx;
+        if (cur != null && !needsRestart(cur.config, c)) {
+            ctx = cur.with(c);
+            LOG.info("SIP settings updated without a stack restart");
+            return;
+        }
+        if (cur != null) {
+            LOG.info("SIP listening settings changed: restarting the SIP stack");
+        }
+        stop();
+        start(c);
+    }
+
+    /** The JAIN-SIP settings of the proxy's stack (the warm-up's private stacks take the same). */
+    public static Properties stackProperties(SipConfig c) {
+        Properties p = new Properties();
+        p.setProperty("javax.sip.STACK_NAME", "openrm-sip-" + c.listen_port() + "-" + Long.toHexString(System.nanoTime()));
+        p.setProperty("javax.sip.AUTOMATIC_DIALOG_SUPPORT", "off");
+        p.setProperty("gov.nist.javax.sip.THREAD_POOL_SIZE", Integer.toString(c.thread_pool_size()));
+        p.setProperty("gov.nist.javax.sip.REENTRANT_LISTENER", "true");
+        p.setProperty("gov.nist.javax.sip.MAX_SERVER_TRANSACTIONS", Integer.toString(c.max_transactions()));
+        p.setProperty("gov.nist.javax.sip.MAX_CLIENT_TRANSACTIONS", Integer.toString(c.max_transactions()));
+        p.setProperty("gov.nist.javax.sip.TRACE_LEVEL", "0");
+        p.setProperty("gov.nist.javax.sip.LOG_MESSAGE_CONTENT", "false");
+        p.setProperty("gov.nist.javax.sip.STACK_LOGGER", Slf4jStackLogger.class.getName());
+        p.setProperty("gov.nist.javax.sip.RECEIVE_UDP_BUFFER_SIZE", "4194304");
+        p.setProperty("gov.nist.javax.sip.SEND_UDP_BUFFER_SIZE", "4194304");
+        p.setProperty("gov.nist.javax.sip.CACHE_CLIENT_CONNECTIONS", "true");
+        p.setProperty("gov.nist.javax.sip.TIMER_CLASS_NAME", "gov.nist.javax.sip.stack.timers.ScheduledExecutorSipTimer");
+        p.setProperty("gov.nist.javax.sip.AGGRESSIVE_CLEANUP", "true");
+        // TCP: hand parsed messages to a pool instead of processing them on the connection's reader thread,
+        // so one busy connection (a SIP Server multiplexing all its calls) is not served by a single thread
+        p.setProperty("gov.nist.javax.sip.TCP_POST_PARSING_THREAD_POOL_SIZE", Integer.toString(c.thread_pool_size()));
+        p.setProperty("gov.nist.javax.sip.CONGESTION_CONTROL_TIMEOUT", Integer.toString(c.queue_timeout_ms()));
+        return p;
+    }
+
+    private void start(SipConfig c) throws Exception {
+        Properties p = stackProperties(c);
+        ClassLoader tccl = Thread.currentThread().getContextClassLoader();
+        Thread.currentThread().setContextClassLoader(StackRuntime.class.getClassLoader());
+        StackContext made;
+        try {
+            SipFactory f = SipFactory.getInstance();
+            f.resetFactory();
+            f.setPathName("gov.nist");
+            HeaderFactory hf = f.createHeaderFactory();
+            MessageFactory mf = f.createMessageFactory();
+            AddressFactory af = f.createAddressFactory();
+            stack = new ProxyStack(p, tcpGuard);
+            stack.edge = edge;
+            ListeningPoint udp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.UDP);
+            ListeningPoint tcp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.TCP);
+            udpBuffersShrunk = stack.shrinkUdpBuffers();
+            if (udpBuffersShrunk == 0) {
+                LOG.info("UDP receive buffers not shrunk (another JAIN-SIP version?): 64 KB allocated per datagram");
+            }
+            SipProvider provider = stack.createSipProvider(udp);
+            provider.addListeningPoint(tcp);
+            made = new StackContext(c, provider, hf, mf, af, udp, tcp);
+            final StackContext own = made;
+            stack.ownVia = v -> own.isOwnHost(v.getHost(), v.getPort());
+            provider.addSipListener(listener);
+            ctx = made; // before start: the first message a worker takes finds it
+            stack.start();
+            running = stack;
+        } catch (Exception e) {
+            stop();
+            throw e;
+        } finally {
+            Thread.currentThread().setContextClassLoader(tccl);
+        }
+        warmup = new Warmup(made.mf, c.warmup_messages());
+        ProxyStack started = stack;
+        // the JIT keeps what it compiled for this bundle revision's classes: a stack restarted by a change of its
+        // listening settings needs no second round of synthetic calls (a new revision, after an update, does)
+        callWarmup = new CallWarmup(p, callsWarmed ? 0 : c.warmup_calls(), () -> restorePostParsePool(started, c));
+        Warmup parse = warmup;
+        CallWarmup calls = callWarmup;
+        Thread w = new Thread(() -> {
+            parse.run();
+            calls.run();
+            if (calls.completed() > 0) {
+                callsWarmed = true;
+            }
+        }, "openrm-sip-warmup");
+        w.setDaemon(true);
+        w.setPriority(Thread.MIN_PRIORITY);
+        w.start();
+        LOG.info("SIP proxy listening on {}:{} (UDP, TCP), record-route {}:{}, SIP Server {}, trusted {}, node {}",
+                c.listen_address(), c.listen_port(), made.viaHost, made.viaPort, c.sipserver_uri(), c.trusted_peers(),
+                c.node_id());
+    }
+
+    /**
+     * Gives the running stack its TCP post-parse pool again: JAIN-SIP keeps one per class loader, and stopping any
+     * stack (the warm-up's) shuts it down, after which TCP messages would be handled on their connection's reader.
+     */
+    public synchronized void restorePostParsePool(ProxyStack s, SipConfig c) {
+        if (running == s && s != null && gov.nist.javax.sip.parser.PostParseExecutorServices.getPostParseExecutor() == null) {
+            gov.nist.javax.sip.parser.PostParseExecutorServices.setPostParseExcutorSize(s, c.thread_pool_size(), c.queue_timeout_ms());
+        }
+    }
+
+    /** Stops the stack (listening points closed, provider deleted); the context is withdrawn first. */
+    public synchronized void stop() {
+        StackContext c = ctx;
+        ctx = null;
+        running = null;
+        if (warmup != null) {
+            warmup.stop();
+            warmup = null;
+        }
+        if (callWarmup != null) {
+            callWarmup.stop();
+            callWarmup = null;
+        }
+        if (stack == null) {
+            return;
+        }
+        try {
+            if (c != null) {
+                c.provider.removeSipListener(listener);
+                stack.deleteSipProvider(c.provider);
+                stack.deleteListeningPoint(c.udp);
+                stack.deleteListeningPoint(c.tcp);
+            }
+        } catch (Exception e) {
+            LOG.warn("Error while stopping the SIP stack", e);
+        } finally {
+            stack.stop();
+            stack = null;
+        }
+    }
+}

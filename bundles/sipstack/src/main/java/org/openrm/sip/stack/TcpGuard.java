@@ -1,0 +1,589 @@
+package org.openrm.sip.stack;
+
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import javax.net.ssl.SSLServerSocket;
+import javax.net.ssl.SSLSocket;
+
+import gov.nist.core.net.DefaultNetworkLayer;
+import gov.nist.core.net.NetworkLayer;
+import gov.nist.javax.sip.SipStackImpl;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The TCP side of openrm's SIP edge, as the stack's network layer: every accepted connection is counted (in
+ * total and per source address; beyond either bound it is closed at once) and its bytes are framed as they are
+ * read (header block, then Content-Length bytes of body), so that {@link #sweep} can close a connection idle for
+ * {@code tcp.idle.timeout.s}, a connection whose message is not complete {@code tcp.message.timeout.s} after its
+ * first byte (slowloris), and a reader refuses a message larger than {@code max.message.size}. The stack keeps
+ * one reader thread per connection, so these bounds are also the bound on its threads.
+ */
+public final class TcpGuard implements NetworkLayer {
+    private static final Logger LOG = LoggerFactory.getLogger(TcpGuard.class);
+    private static final Pattern CONTENT_LENGTH = Pattern.compile("(?im)^(?:content-length|l)[ \\t]*:[ \\t]*(\\d{1,9})[ \\t]*\\r?$");
+
+    /** How long a connection refused at the edge stays open for answers already under way. */
+    public static final long CLOSE_GRACE_MS = 300;
+
+    public record Limits(int maxConnections, int maxPerSource, long idleMs, long messageMs, int maxMessageSize) { }
+
+    public static final class Stats {
+        public final AtomicLong accepted = new AtomicLong();
+        public final AtomicLong refusedTotal = new AtomicLong();
+        public final AtomicLong refusedPerSource = new AtomicLong();
+        public final AtomicLong closedIdle = new AtomicLong();
+        public final AtomicLong closedSlow = new AtomicLong();
+        public final AtomicLong closedOversize = new AtomicLong();
+        /** Requests refused by the {@link RawScreen} before parsing (UDP and TCP). */
+        public final AtomicLong screened = new AtomicLong();
+        /** New INVITEs the overload guard shed on the UDP receive thread (never seen by a worker). */
+        public final AtomicLong shedOnReceive = new AtomicLong();
+        /** In-dialog ACK/BYE and their responses relayed from their bytes ({@link RawRelay}). */
+        public final AtomicLong rawRequests = new AtomicLong();
+        public final AtomicLong rawResponses = new AtomicLong();
+    }
+
+    public final Stats stats = new Stats();
+    /** SIP messages written to the wire (UDP and TCP, both directions of every connection), retransmissions included. */
+    public final WireCounts sent = new WireCounts();
+    /** SIP messages the proxy handled: counted by the dispatcher, and here for those answered or relayed from bytes. */
+    public final WireCounts received = new WireCounts();
+    private volatile Limits limits;
+    private final Set<GuardedSocket> live = ConcurrentHashMap.newKeySet();
+    private final Map<InetAddress, AtomicInteger> perSource = new ConcurrentHashMap<>();
+    private final NetworkLayer plain = DefaultNetworkLayer.SINGLETON;
+    private final OncePerMinute logOnce = new OncePerMinute(LOG);
+
+    public TcpGuard(Limits limits) {
+        this.limits = limits;
+    }
+
+    public void limits(Limits l) {
+        this.limits = l;
+    }
+
+    /** Connections accepted and open now. */
+    public int open() {
+        return live.size();
+    }
+
+    /** Closes idle and slow connections; run every second. */
+    public void sweep() {
+        long now = System.currentTimeMillis();
+        Limits l = limits;
+        for (GuardedSocket s : live) {
+            if (s.isClosed()) {
+                s.forget();
+                continue;
+            }
+            long started = s.messageStart;
+            if (started > 0 && now - started > l.messageMs()) {
+                stats.closedSlow.incrementAndGet();
+                logOnce.warn("slow " + s.getInetAddress(), "Closed TCP connection from {}: a message still incomplete {} ms after its "
+                        + "first byte (tcp.message.timeout.s; logged once a minute per source)", s.getInetAddress(), now - started);
+                s.closeQuietly();
+            } else if (now - s.lastActivity > l.idleMs()) {
+                stats.closedIdle.incrementAndGet();
+                LOG.debug("Closed TCP connection from {}: idle", s.getInetAddress());
+                s.closeQuietly();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------ network layer
+
+    @Override
+    public ServerSocket createServerSocket(int port, int backlog, InetAddress bindAddress) throws IOException {
+        return new GuardedServerSocket(port, backlog, bindAddress);
+    }
+
+    @Override
+    public SSLServerSocket createSSLServerSocket(int port, int backlog, InetAddress bindAddress) throws IOException {
+        return plain.createSSLServerSocket(port, backlog, bindAddress);
+    }
+
+    @Override
+    public Socket createSocket(InetAddress address, int port) throws IOException {
+        return new CountedSocket(address, port, null, 0);
+    }
+
+    @Override
+    public Socket createSocket(InetAddress address, int port, InetAddress myAddress) throws IOException {
+        return new CountedSocket(address, port, myAddress, 0);
+    }
+
+    @Override
+    public Socket createSocket(InetAddress address, int port, InetAddress myAddress, int myPort) throws IOException {
+        if (myAddress == null && myPort != 0) {
+            return plain.createSocket(address, port, myAddress, myPort); // not a case the stack uses; left uncounted
+        }
+        return new CountedSocket(address, port, myAddress, myPort);
+    }
+
+    /** A connection openrm opens (to a media server or a SIP Server over TCP): its writes are counted. */
+    private final class CountedSocket extends Socket {
+        private OutputStream out;
+
+        CountedSocket(InetAddress address, int port, InetAddress local, int localPort) throws IOException {
+            super(address, port, local, localPort);
+        }
+
+        @Override
+        public synchronized OutputStream getOutputStream() throws IOException {
+            if (out == null) {
+                out = new CountingOut(super.getOutputStream());
+            }
+            return out;
+        }
+    }
+
+    /**
+     * Counts the messages written to a connection: the stack writes each message (in chunks when large) and then
+     * flushes, so the first write after a flush starts a message.
+     */
+    private final class CountingOut extends java.io.FilterOutputStream {
+        private boolean atStart = true;
+
+        CountingOut(OutputStream out) {
+            super(out);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            out.write(b, off, len);
+            if (atStart && len > 0) {
+                int kind = WireCounts.kindOf(b, off, len);
+                sent.count(WireCounts.TCP, kind);
+                atStart = kind < 0; // keep-alive CRLFs: the message, if any, is still to come
+            }
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            out.write(b);
+        }
+
+        @Override
+        public void flush() throws IOException {
+            out.flush();
+            atStart = true;
+        }
+    }
+
+    @Override
+    public SSLSocket createSSLSocket(InetAddress address, int port) throws IOException {
+        return plain.createSSLSocket(address, port);
+    }
+
+    @Override
+    public SSLSocket createSSLSocket(InetAddress address, int port, InetAddress myAddress) throws IOException {
+        return plain.createSSLSocket(address, port, myAddress);
+    }
+
+    @Override
+    public DatagramSocket createDatagramSocket() throws SocketException {
+        return plain.createDatagramSocket();
+    }
+
+    @Override
+    public DatagramSocket createDatagramSocket(int port, InetAddress laddr) throws SocketException {
+        return new ScreenedDatagramSocket(this, port, laddr);
+    }
+
+    /**
+     * The listening UDP socket: each datagram is screened before the stack reads it. It receives into one buffer of
+     * its own (64 KB, reused: only the listening point's receive thread calls it), screens the bytes there, and
+     * hands the stack an array of the datagram's exact length. The stack's receive loop allocates a buffer of the
+     * largest datagram per packet otherwise: at 2,500 calls/s that was 60 % of all allocation and a young
+     * collection every 2 s ({@link ProxyStack#shrinkUdpBuffers()} makes its own buffer one byte once this socket
+     * is in place).
+     */
+    public static final class ScreenedDatagramSocket extends DatagramSocket {
+        private final TcpGuard guard;
+        private final byte[] in = new byte[65536];
+        private final java.net.DatagramPacket inPacket = new java.net.DatagramPacket(in, in.length);
+        private final ShedScreen.Verdict verdict = new ShedScreen.Verdict();
+        private final RawRelay raw = new RawRelay();
+        private final RawRelay.Out rawOut = new RawRelay.Out();
+
+        ScreenedDatagramSocket(TcpGuard guard, int port, InetAddress laddr) throws SocketException {
+            super(port, laddr);
+            this.guard = guard;
+        }
+
+        /** Every datagram openrm sends from its listening point passes here (the stack's, the relay's, the edge's). */
+        @Override
+        public void send(java.net.DatagramPacket p) throws IOException {
+            super.send(p);
+            guard.sent.count(WireCounts.UDP, p.getData(), p.getOffset(), p.getLength());
+        }
+
+        @Override
+        public void receive(java.net.DatagramPacket p) throws IOException {
+            synchronized (inPacket) {
+                while (true) {
+                    inPacket.setData(in, 0, in.length);
+                    super.receive(inPacket);
+                    int len = inPacket.getLength();
+                    RawScreen.Refusal r;
+                    try {
+                        r = RawScreen.check(in, 0, len, guard.limits.maxMessageSize());
+                    } catch (RuntimeException e) {
+                        r = null; // the stack's parser has the last word
+                    }
+                    if (r == null && shed(len)) {
+                        continue; // a new INVITE the overload guard shed, or the ACK of such a 503: answered here
+                    }
+                    if (r == null && relayed(len)) {
+                        continue; // an in-dialog ACK or BYE, or a response to one: relayed from its bytes
+                    }
+                    if (r == null) {
+                        p.setData(java.util.Arrays.copyOf(in, len));
+                        p.setAddress(inPacket.getAddress());
+                        p.setPort(inPacket.getPort());
+                        return;
+                    }
+                    guard.stats.screened.incrementAndGet();
+                    guard.logOnce.warn(r.reason() + " " + inPacket.getAddress(), "Refused a request from {} over UDP with {} {} "
+                            + "(logged once a minute per source and reason)", inPacket.getAddress(), r.code(), r.reason());
+                    byte[] answer = RawScreen.response(in, 0, len, r);
+                    if (answer.length > 0) {
+                        send(new java.net.DatagramPacket(answer, answer.length, inPacket.getAddress(), inPacket.getPort()));
+                    }
+                }
+            }
+        }
+
+        /** The byte-level relay ({@link RawRelay}): true when the datagram went on from here. */
+        private boolean relayed(int len) {
+            java.util.function.Supplier<RawRelay.Self> selves = guard.rawSelf;
+            RawRelay.Self self = selves == null ? null : selves.get();
+            if (self == null) {
+                return false;
+            }
+            java.util.function.Predicate<InetAddress> trusted = guard.trusted;
+            if (trusted == null || !trusted.test(inPacket.getAddress()) || !raw.relay(in, len, self, rawOut)) {
+                return false;
+            }
+            boolean request = in[0] != 'S'; // RawRelay relays only ACK/BYE requests and SIP/2.0 responses
+            if (rawOut.byeCallId != null) {
+                java.util.function.BiPredicate<String, String> ender = guard.byeRelayed;
+                if (ender == null || !ender.test(rawOut.byeCallId, rawOut.byeFromTag)) {
+                    return false; // the session could not be told: the stack relays this one
+                }
+            }
+            try {
+                send(new java.net.DatagramPacket(rawOut.data, rawOut.length, rawOut.address, rawOut.port));
+            } catch (IOException e) {
+                LOG.debug("relay to {}:{} failed: {}", rawOut.address, rawOut.port, e.toString());
+            }
+            (request ? guard.stats.rawRequests : guard.stats.rawResponses).incrementAndGet();
+            guard.received.count(WireCounts.UDP, in, 0, len);
+            return true;
+        }
+
+        /** The overload guard on the raw datagram: true when it was answered (503) or absorbed (its ACK) here. */
+        private boolean shed(int len) {
+            OverloadGuard og = guard.overload;
+            if (og == null) {
+                return false;
+            }
+            int kind;
+            try {
+                kind = ShedScreen.classify(in, len, verdict);
+            } catch (RuntimeException e) {
+                return false; // the stack's parser has the last word
+            }
+            if (kind == ShedScreen.SHED_ACK) {
+                guard.received.count(WireCounts.UDP, WireCounts.ACK_KIND);
+                return true;
+            }
+            if (kind != ShedScreen.NEW_INVITE) {
+                return false;
+            }
+            java.util.function.Predicate<InetAddress> trusted = guard.trusted;
+            if (trusted != null && !trusted.test(inPacket.getAddress())) {
+                return false; // a stranger's INVITE: the edge refuses it as it refuses any other
+            }
+            if (!og.shedNew(verdict.callIdHash)) {
+                return false;
+            }
+            guard.stats.shedOnReceive.incrementAndGet();
+            guard.received.count(WireCounts.UDP, WireCounts.INVITE_KIND);
+            byte[] answer = ShedScreen.overloaded(in, verdict, guard.retryAfterS);
+            try {
+                send(new java.net.DatagramPacket(answer, answer.length, inPacket.getAddress(), inPacket.getPort()));
+            } catch (IOException e) {
+                LOG.debug("503 Overloaded not sent: {}", e.toString());
+            }
+            return true;
+        }
+    }
+
+    /** The overload guard new INVITEs pass on the UDP receive thread; null for none. */
+    public volatile OverloadGuard overload;
+    /** Sources whose INVITEs the guard may shed (the others are the edge's to refuse). */
+    public volatile java.util.function.Predicate<InetAddress> trusted;
+    /** openrm's identity for the byte-level relay, from the running stack; null (or yielding null) turns it off. */
+    public volatile java.util.function.Supplier<RawRelay.Self> rawSelf;
+    /** Told of every BYE relayed from its bytes (Call-ID, From tag); false when it cannot take it now. */
+    public volatile java.util.function.BiPredicate<String, String> byeRelayed;
+    /** Retry-After of the guard's 503s. */
+    public volatile int retryAfterS = 1;
+
+    @Override
+    public void setSipStack(SipStackImpl stack) {
+        // nothing: the guard needs no stack
+    }
+
+    /** Accepts only within the connection bounds; the stack never sees a refused connection. */
+    private final class GuardedServerSocket extends ServerSocket {
+        GuardedServerSocket(int port, int backlog, InetAddress bind) throws IOException {
+            super(port, backlog, bind);
+        }
+
+        @Override
+        public Socket accept() throws IOException {
+            while (true) {
+                GuardedSocket s = new GuardedSocket();
+                implAccept(s);
+                Limits l = limits;
+                InetAddress src = s.getInetAddress();
+                AtomicInteger n = perSource.computeIfAbsent(src, a -> new AtomicInteger());
+                if (live.size() >= l.maxConnections()) {
+                    stats.refusedTotal.incrementAndGet();
+                    logOnce.warn("total", "Refused TCP connection from {}: max.tcp.connections {} open (logged once a minute)",
+                            src, l.maxConnections());
+                    s.closeQuietly();
+                    continue;
+                }
+                if (n.incrementAndGet() > l.maxPerSource()) {
+                    n.decrementAndGet();
+                    stats.refusedPerSource.incrementAndGet();
+                    logOnce.warn("source " + src, "Refused TCP connection from {}: max.tcp.connections.per.source {} open from it "
+                            + "(logged once a minute per source)", src, l.maxPerSource());
+                    s.closeQuietly();
+                    continue;
+                }
+                s.counted = n;
+                live.add(s);
+                stats.accepted.incrementAndGet();
+                return s;
+            }
+        }
+    }
+
+    /** An accepted connection whose reads are framed into SIP messages. */
+    private final class GuardedSocket extends Socket {
+        volatile long lastActivity = System.currentTimeMillis();
+        /** Epoch ms of the first byte of a message not yet complete; 0 between messages. */
+        volatile long messageStart;
+        AtomicInteger counted;
+        private final AtomicBoolean forgotten = new AtomicBoolean();
+        private InputStream in;
+        private OutputStream out;
+
+        @Override
+        public synchronized InputStream getInputStream() throws IOException {
+            if (in == null) {
+                in = new Framer(super.getInputStream(), this);
+            }
+            return in;
+        }
+
+        @Override
+        public synchronized OutputStream getOutputStream() throws IOException {
+            if (out == null) {
+                out = new CountingOut(super.getOutputStream());
+            }
+            return out;
+        }
+
+        void forget() {
+            if (forgotten.compareAndSet(false, true)) {
+                live.remove(this);
+                AtomicInteger n = counted;
+                if (n != null && n.decrementAndGet() <= 0) {
+                    perSource.remove(getInetAddress(), n);
+                }
+            }
+        }
+
+        void closeQuietly() {
+            try {
+                close();
+            } catch (IOException e) {
+                // closing anyway
+            }
+        }
+
+        @Override
+        public synchronized void close() throws IOException {
+            forget();
+            super.close();
+        }
+    }
+
+    /** Follows message boundaries in the byte stream: header block up to CRLFCRLF, then Content-Length bytes. */
+    private final class Framer extends FilterInputStream {
+        private final GuardedSocket socket;
+        private final StringBuilder head = new StringBuilder(1024);
+        private long bodyLeft = -1; // -1: in the header block (or between messages)
+        private int tail; // last four bytes of the header block, to find CRLFCRLF
+
+        Framer(InputStream in, GuardedSocket socket) {
+            super(in);
+            this.socket = socket;
+        }
+
+        /** A refused request whose bytes the stack has not been given: refused on the next read. */
+        private byte[] refusedHead;
+        private RawScreen.Refusal refusal;
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            int n = read(one, 0, 1);
+            return n <= 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (refusal != null) {
+                refuse(refusedHead, refusal);
+            }
+            int n = super.read(b, off, len);
+            if (n > 0) {
+                int keep = consume(b, off, n);
+                if (keep == 0 && refusal != null) {
+                    refuse(refusedHead, refusal);
+                }
+                return keep;
+            }
+            return n;
+        }
+
+        /** Follows the messages in {@code b}; returns how many bytes the stack may have (fewer when one is refused). */
+        private int consume(byte[] b, int off, int n) throws IOException {
+            long now = System.currentTimeMillis();
+            socket.lastActivity = now;
+            int max = limits.maxMessageSize();
+            int startIdx = -1;
+            for (int i = off; i < off + n; i++) {
+                byte c = b[i];
+                if (bodyLeft > 0) {
+                    long take = Math.min(bodyLeft, off + n - i);
+                    bodyLeft -= take;
+                    i += (int) take - 1;
+                    if (bodyLeft == 0) {
+                        endOfMessage();
+                    }
+                    continue;
+                }
+                if (head.length() == 0 && (c == '\r' || c == '\n')) {
+                    continue; // keep-alive CRLFs between messages
+                }
+                if (head.length() == 0) {
+                    socket.messageStart = now;
+                    startIdx = i;
+                }
+                head.append((char) (c & 0xff));
+                tail = (tail << 8) | (c & 0xff);
+                if (head.length() > max) {
+                    oversize("header block over " + max + " bytes");
+                }
+                if (tail == 0x0d0a0d0a) {
+                    byte[] h = head.toString().getBytes(StandardCharsets.ISO_8859_1);
+                    RawScreen.Refusal r = screen(h);
+                    if (r != null) {
+                        refusal = r;
+                        refusedHead = h;
+                        head.setLength(0);
+                        tail = 0;
+                        // the messages before this one go to the stack; this one never does
+                        return startIdx >= 0 ? startIdx - off : 0;
+                    }
+                    Matcher m = CONTENT_LENGTH.matcher(head);
+                    long length = m.find() ? Long.parseLong(m.group(1)) : 0;
+                    if (head.length() + length > max) {
+                        oversize("Content-Length " + length);
+                    }
+                    head.setLength(0);
+                    tail = 0;
+                    startIdx = -1;
+                    bodyLeft = length;
+                    if (length == 0) {
+                        endOfMessage();
+                    }
+                }
+            }
+            return n;
+        }
+
+        private RawScreen.Refusal screen(byte[] h) {
+            try {
+                return RawScreen.check(h, 0, h.length, Integer.MAX_VALUE);
+            } catch (RuntimeException e) {
+                return null; // the stack's parser has the last word
+            }
+        }
+
+        /** Answers a refused request and closes the connection (its framing is suspect). */
+        private void refuse(byte[] h, RawScreen.Refusal r) throws IOException {
+            refusal = null;
+            stats.screened.incrementAndGet();
+            logOnce.warn(r.reason() + " " + socket.getInetAddress(), "Refused a request from {} over TCP with {} {}, connection "
+                    + "closed (logged once a minute per source and reason)", socket.getInetAddress(), r.code(), r.reason());
+            byte[] answer = RawScreen.response(h, 0, h.length, r);
+            try {
+                if (answer.length > 0) {
+                    socket.getOutputStream().write(answer);
+                    socket.getOutputStream().flush();
+                }
+                // answers to the requests before this one may still be on their way out: this connection's own
+                // reader thread waits a moment before the connection closes
+                Thread.sleep(CLOSE_GRACE_MS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } finally {
+                socket.closeQuietly();
+            }
+            throw new IOException("request refused at the edge: " + r.code() + " " + r.reason());
+        }
+
+        private void endOfMessage() {
+            bodyLeft = -1;
+            socket.messageStart = 0;
+        }
+
+        private void oversize(String what) throws IOException {
+            stats.closedOversize.incrementAndGet();
+            logOnce.warn("oversize " + socket.getInetAddress(), "Closed TCP connection from {}: message larger than max.message.size "
+                    + "({}; logged once a minute per source)", socket.getInetAddress(), what);
+            socket.closeQuietly();
+            throw new IOException("SIP message larger than max.message.size: " + what);
+        }
+    }
+
+    public static String ascii(byte[] b) {
+        return new String(b, StandardCharsets.ISO_8859_1);
+    }
+}
