@@ -35,9 +35,9 @@ rm -f "$rm_home/etc/org.openrm.resource-mcp1.cfg"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  "$rm_home/bin/stop" >/dev/null 2>&1 || true
-  sleep 2
-  pkill -f "karaf.base=$rm_home" 2>/dev/null || true
+  # no shutdown drain: calls a SIP Server abandoned without BYE would hold it for drain.timeout.s
+  pkill -9 -f "karaf.base=$rm_home" 2>/dev/null || true
+  sleep 1
 }
 trap cleanup EXIT
 client() { "$rm_home/bin/client" -a "$ssh" -h 127.0.0.1 -u soak -p "$pw" -r 10 -d 1 -b 2>/dev/null || true; }
@@ -47,7 +47,12 @@ cd "$work"
 for port in $mcpa $mcpb; do
   sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$port" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
 done
-sleep 15 # warm-up of the SIP code and two health rounds
+# load starts once the node reports ready (configuration, SIP listening and warm, a media server in service)
+health=${OPENRM_BENCH_HEALTH_PORT:-18300}
+for i in $(seq 1 120); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$health/health/ready")" = 200 ] && break; sleep 1
+done
+sleep 2
 # each update also costs bin/client its own start (seconds): the load covers them all
 total=$(( (gap + 10) * (${#bundles[@]} + 1) ))
 calls=$(( rate * total ))
@@ -85,4 +90,5 @@ echo "stop-to-active per update, from karaf.log:"
 grep -a -E "SIP proxy logic (stopping|running)|Replaced proxy logic retired|SIP proxy listening|Routing model applied|Health monitor (watching|stopped)|Billing to |ops stopped|ops: health probes|SNMP sub-agent (stopped|for)" \
   "$rm_home/data/log/karaf.log" | awk -F'|' '{print substr($1, 12, 12), $NF}' | cut -c1-90
 printf 'rm:stats\n' | client | grep -E "calls in progress|ports in use" || true
+printf 'rm:sessions\n' | client | head -20 || true
 echo "logs: $work"

@@ -205,6 +205,9 @@ final class Dispatcher implements SipListener {
                 mcp.response(ct, relay, resp);
             } else if (ct == null && !pinger.pong(resp)) {
                 strays.relay(c, resp);
+            } else if (ad != null) {
+                // a transaction of a replaced proxy logic that could not finish it: relayed by Via like a stray
+                strays.relay(c, resp);
             }
             // else: response to our own CANCEL or BYE, nothing to do
         } catch (Exception e) {

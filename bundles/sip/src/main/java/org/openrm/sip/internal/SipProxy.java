@@ -148,6 +148,7 @@ public class SipProxy implements SipPinger, SipStatus, ProxyLogic {
         this.stack = stack;
         this.store = store;
         this.config = stack.config();
+        preloadOwnClasses();
         timer = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "openrm-sip-timer");
             t.setDaemon(true);
@@ -177,6 +178,34 @@ public class SipProxy implements SipPinger, SipStatus, ProxyLogic {
         StackContext c = stack.ctx();
         LOG.info("SIP proxy logic running on {}:{}, SIP Server {}, node {}", c == null ? "-" : c.viaHost,
                 c == null ? "-" : c.viaPort, config.sipserver_uri(), config.node_id());
+    }
+
+    /**
+     * Loads every class of this bundle revision, and the types of their fields and method signatures, now. Once this
+     * revision is replaced, the framework invalidates its class loader at once (nothing imports from it), while the
+     * revision still finishes the calls it was setting up: a class it had not loaded by then could not be loaded any
+     * more. Outside OSGi there is nothing to do.
+     */
+    private static void preloadOwnClasses() {
+        org.osgi.framework.Bundle b = org.osgi.framework.FrameworkUtil.getBundle(SipProxy.class);
+        if (b == null) {
+            return;
+        }
+        java.util.Enumeration<java.net.URL> e = b.findEntries("org/openrm/sip/internal", "*.class", true);
+        int n = 0;
+        while (e != null && e.hasMoreElements()) {
+            String path = e.nextElement().getPath();
+            String name = path.substring(path.indexOf("org/openrm/"), path.length() - ".class".length()).replace('/', '.');
+            try {
+                Class<?> c = Class.forName(name, false, SipProxy.class.getClassLoader());
+                c.getDeclaredMethods(); // resolves the types of its signatures through this revision's loader
+                c.getDeclaredFields();
+                n++;
+            } catch (ReflectiveOperationException | LinkageError | SecurityException ex) {
+                LOG.debug("Class {} not preloaded: {}", name, ex.toString());
+            }
+        }
+        LOG.debug("{} classes of the proxy logic preloaded", n);
     }
 
     @Override

@@ -86,7 +86,7 @@ public final class Switchboard implements SipListener {
             boolean idle;
             try {
                 idle = r.logic.idle();
-            } catch (RuntimeException e) {
+            } catch (LinkageError | RuntimeException e) {
                 idle = true;
             }
             if (idle || now - r.untilNanos > 0) {
@@ -108,7 +108,7 @@ public final class Switchboard implements SipListener {
         try {
             l.retired();
             LOG.info("Replaced proxy logic retired ({})", why);
-        } catch (RuntimeException e) {
+        } catch (LinkageError | RuntimeException e) {
             LOG.warn("Replaced proxy logic failed to retire", e);
         }
     }
@@ -140,7 +140,11 @@ public final class Switchboard implements SipListener {
             n += c.pendingInvites();
         }
         for (Retiree r : retiring) {
-            n += r.logic.pendingInvites();
+            try {
+                n += r.logic.pendingInvites();
+            } catch (LinkageError | RuntimeException e) {
+                // a broken retiree counts nothing
+            }
         }
         return n;
     }
@@ -169,11 +173,44 @@ public final class Switchboard implements SipListener {
             return null;
         }
         for (Retiree r : retiring) {
-            if (r.logic.owns(ad)) {
-                return r.logic;
+            try {
+                if (r.logic.owns(ad)) {
+                    return r.logic;
+                }
+            } catch (LinkageError | RuntimeException e) {
+                broken(r.logic, e);
             }
         }
         return null;
+    }
+
+    /**
+     * A retiring logic failed on an event (a class its replaced revision can no longer load): it retires at once,
+     * and what it still owned is handled by the current logic as matching nothing of its own (relayed by Via).
+     */
+    private void broken(ProxyLogic l, Throwable e) {
+        for (Retiree r : retiring) {
+            if (r.logic == l && retiring.remove(r)) {
+                LOG.warn("Replaced proxy logic failed while finishing its calls ({}): the current one takes what is left", e.toString());
+                try {
+                    l.retired();
+                } catch (LinkageError | RuntimeException ignored) {
+                    // it is gone either way
+                }
+            }
+        }
+    }
+
+    /** Hands {@code ev} to a retiring {@code owner}; false if it failed (the caller gives it to the current logic). */
+    private boolean toRetiring(ProxyLogic owner, java.util.function.Consumer<ProxyLogic> ev) {
+        try {
+            ev.accept(owner);
+            toRetiring.incrementAndGet();
+            return true;
+        } catch (LinkageError e) {
+            broken(owner, e);
+            return false;
+        }
     }
 
     @Override
@@ -183,15 +220,17 @@ public final class Switchboard implements SipListener {
             ProxyLogic owner = ownerOf(ev.getServerTransaction());
             if (owner == null && Request.CANCEL.equals(req.getMethod())) {
                 for (Retiree r : retiring) {
-                    if (r.logic.ownsCancel(req)) {
-                        owner = r.logic;
-                        break;
+                    try {
+                        if (r.logic.ownsCancel(req)) {
+                            owner = r.logic;
+                            break;
+                        }
+                    } catch (LinkageError | RuntimeException e) {
+                        broken(r.logic, e);
                     }
                 }
             }
-            if (owner != null) {
-                toRetiring.incrementAndGet();
-                owner.processRequest(ev);
+            if (owner != null && toRetiring(owner, o -> o.processRequest(ev))) {
                 return;
             }
         }
@@ -214,9 +253,7 @@ public final class Switchboard implements SipListener {
     public void processResponse(ResponseEvent ev) {
         ClientTransaction ct = ev.getClientTransaction();
         ProxyLogic owner = ownerOf(ct);
-        if (owner != null) {
-            toRetiring.incrementAndGet();
-            owner.processResponse(ev);
+        if (owner != null && toRetiring(owner, o -> o.processResponse(ev))) {
             return;
         }
         ProxyLogic l = awaitCurrent();
@@ -229,7 +266,10 @@ public final class Switchboard implements SipListener {
     public void processTimeout(TimeoutEvent ev) {
         Transaction tx = ev.isServerTransaction() ? ev.getServerTransaction() : ev.getClientTransaction();
         ProxyLogic owner = ownerOf(tx);
-        ProxyLogic l = owner != null ? owner : current;
+        if (owner != null && toRetiring(owner, o -> o.processTimeout(ev))) {
+            return;
+        }
+        ProxyLogic l = current;
         if (l != null) {
             l.processTimeout(ev);
         }
@@ -247,7 +287,10 @@ public final class Switchboard implements SipListener {
     public void processTransactionTerminated(TransactionTerminatedEvent ev) {
         Transaction tx = ev.isServerTransaction() ? ev.getServerTransaction() : ev.getClientTransaction();
         ProxyLogic owner = ownerOf(tx);
-        ProxyLogic l = owner != null ? owner : current;
+        if (owner != null && toRetiring(owner, o -> o.processTransactionTerminated(ev))) {
+            return;
+        }
+        ProxyLogic l = current;
         if (l != null) {
             l.processTransactionTerminated(ev);
         }
