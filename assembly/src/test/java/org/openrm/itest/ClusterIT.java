@@ -44,6 +44,8 @@ public class ClusterIT {
         final int ssh;
         final int sip;
         Process karaf;
+        /** Run inside this network namespace ({@code ip netns exec}), or on the host's loopback when null. */
+        String netns;
 
         Node(String id) throws Exception {
             this.id = id;
@@ -91,7 +93,7 @@ public class ClusterIT {
 
         void start() throws IOException {
             karaf = ClusterIT.this.start(base, Map.of("OPENRM_JAVA_OPTS", "-Xms384m -Xmx384m -XX:+UseSerialGC"),
-                    base.resolve("bin/karaf").toString(), "server");
+                    in(netns, base.resolve("bin/karaf").toString(), "server"));
         }
 
         void kill() throws InterruptedException {
@@ -101,8 +103,8 @@ public class ClusterIT {
         }
 
         String console(String command) throws Exception {
-            Process p = new ProcessBuilder(base.resolve("bin/client").toString(), "-a", Integer.toString(ssh), "-u", "it",
-                    "-p", "it-secret", "-r", "10", "-d", "1", command).redirectErrorStream(true).start();
+            Process p = new ProcessBuilder(in(netns, base.resolve("bin/client").toString(), "-a", Integer.toString(ssh), "-u",
+                    "it", "-p", "it-secret", "-r", "10", "-d", "1", command)).redirectErrorStream(true).start();
             String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             assertTrue("bin/client " + command, p.waitFor(60, TimeUnit.SECONDS));
             return out;
@@ -131,6 +133,35 @@ public class ClusterIT {
             }
             throw new AssertionError(id + ": rm:cluster never matched /" + regex + "/: " + out + "\n" + tail(log()));
         }
+    }
+
+    /** {@code cmd} run in network namespace {@code ns} (as root, or through sudo -n), or as it is when ns is null. */
+    static String[] in(String ns, String... cmd) {
+        if (ns == null) {
+            return cmd;
+        }
+        List<String> out = new ArrayList<>();
+        if (!"root".equals(System.getProperty("user.name"))) {
+            out.add("sudo");
+            out.add("-n");
+        }
+        out.addAll(List.of("ip", "netns", "exec", ns));
+        out.addAll(List.of(cmd));
+        return out.toArray(new String[0]);
+    }
+
+    /** Runs an {@code ip} command (as root, or through sudo -n); fails the test if it fails. */
+    static void ip(String... args) throws Exception {
+        List<String> cmd = new ArrayList<>();
+        if (!"root".equals(System.getProperty("user.name"))) {
+            cmd.add("sudo");
+            cmd.add("-n");
+        }
+        cmd.add("ip");
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(String.join(" ", cmd) + ": " + out, p.waitFor(20, TimeUnit.SECONDS) && p.exitValue() == 0);
     }
 
     private static String tail(String s) {
@@ -163,9 +194,14 @@ public class ClusterIT {
     }
 
     private Process uac(Path dir, int port, int target, int rate, int calls) throws IOException {
-        return start(dir, Map.of(), "sipp", "-sf", sipp.resolve("uac-limited.xml").toString(), "-i", "127.0.0.1",
+        return uacIn(null, dir, port, target, rate, calls);
+    }
+
+    /** A sipp SIP Server in network namespace {@code ns} (null: the host's loopback). */
+    private Process uacIn(String ns, Path dir, int port, int target, int rate, int calls) throws IOException {
+        return start(dir, Map.of(), in(ns, "sipp", "-sf", sipp.resolve("uac-limited.xml").toString(), "-i", "127.0.0.1",
                 "-p", Integer.toString(port), "-s", "5551234", "-r", Integer.toString(rate), "-m", Integer.toString(calls),
-                "-d", "2000", "-nostdin", "-trace_shortmsg", "-trace_err", "127.0.0.1:" + target);
+                "-d", "2000", "-nostdin", "-trace_shortmsg", "-trace_err", "127.0.0.1:" + target));
     }
 
     /** The SIP Server of a node whose BYEs go to another node (the survivor, once the first is gone). */
@@ -213,7 +249,9 @@ public class ClusterIT {
         Set<String> seen = new HashSet<>();
         int max = 0;
         int maxFrom = 0;
-        for (String[] c : shortMessages(dir)) {
+        List<String[]> all = shortMessages(dir);
+        all.sort(java.util.Comparator.comparingDouble(c -> Double.parseDouble(c[2])));
+        for (String[] c : all) {
             if (!"R".equals(c[3])) {
                 continue;
             }
@@ -246,6 +284,8 @@ public class ClusterIT {
     }
 
     private BrokerService broker;
+    /** Network namespaces this test made (deleted after its processes are stopped). */
+    private final List<String> namespaces = new ArrayList<>();
 
     @After
     public void stopAll() throws Exception {
@@ -259,6 +299,120 @@ public class ClusterIT {
             p.waitFor(10, TimeUnit.SECONDS);
         }
         started.clear();
+        for (String ns : namespaces) {
+            try {
+                ip("netns", "del", ns); // its veth end goes with it, and the peer end with that
+            } catch (AssertionError e) {
+                System.out.println("cluster: " + e.getMessage());
+            }
+        }
+        namespaces.clear();
+    }
+
+    /**
+     * A real partition between two appliances: each runs in a network namespace of its own (its SIP Server and its
+     * media server beside it on the namespace's loopback), the JGroups traffic crosses a veth pair between the two,
+     * and the link is taken down and up again. During the split both sides keep serving, each within the shares it
+     * holds, and the dialogs at both media servers together never pass the tenant limit; after the merge the table
+     * is whole again (no unit counted twice, nothing in use), and the merged cluster uses its whole limit, never more.
+     */
+    @Test
+    public void aPartitionBetweenTwoAppliancesHoldsTheLimitAndTheMergeReconciles() throws Exception {
+        long pid = ProcessHandle.current().pid();
+        String tag = Long.toString(pid % 100_000);
+        String nsA = "orm-a-" + tag;
+        String nsB = "orm-b-" + tag;
+        String ipA = "10.231." + (1 + pid % 250) + ".1";
+        String ipB = "10.231." + (1 + pid % 250) + ".2";
+        ip("netns", "add", nsA);
+        namespaces.add(nsA);
+        ip("netns", "add", nsB);
+        namespaces.add(nsB);
+        ip("-n", nsA, "link", "add", "va" + tag, "type", "veth", "peer", "name", "vb" + tag, "netns", nsB);
+        ip("-n", nsA, "addr", "add", ipA + "/30", "dev", "va" + tag);
+        ip("-n", nsB, "addr", "add", ipB + "/30", "dev", "vb" + tag);
+        for (String[] ns : new String[][] {{nsA, "va" + tag}, {nsB, "vb" + tag}}) {
+            ip("-n", ns[0], "link", "set", "lo", "up");
+            ip("-n", ns[0], "link", "set", ns[1], "up");
+        }
+        int mcp = DistributionIT.freePort();
+        int port = freeClusterPort();
+        Node a = new Node("n1");
+        Node b = new Node("n2");
+        a.netns = nsA;
+        b.netns = nsB;
+        String peers = ipA + ":" + port + "," + ipB + ":" + port;
+        int noBroker = DistributionIT.freePort(); // billing spools: CDRs are not what this test counts
+        a.configure(mcp, port, peers, noBroker, 1);
+        b.configure(mcp, port, peers, noBroker, 2);
+        ApplianceBillingIT.set(a.base.resolve("etc/org.openrm.cluster.cfg"), "bind.address", ipA);
+        ApplianceBillingIT.set(b.base.resolve("etc/org.openrm.cluster.cfg"), "bind.address", ipB);
+        Path ms = Files.createTempDirectory("openrm-it-partition-ms");
+        for (String ns : List.of(nsA, nsB)) {
+            start(ms, Map.of(), in(ns, "sipp", "-sf", sipp.resolve("uas-via.xml").toString(), "-i", "127.0.0.1", "-p",
+                    Integer.toString(mcp), "-nostdin", "-trace_shortmsg"));
+        }
+        a.start();
+        b.start();
+        for (Node n : List.of(a, b)) {
+            n.awaitCluster("members\\s+\\[(n1, n2|n2, n1)\\].*tenant:acme\\s+" + LIMIT + "\\s", 180_000);
+            for (long end = System.currentTimeMillis() + 120_000; !n.log().contains("SIP stack warmed up")
+                    && System.currentTimeMillis() < end; ) {
+                Thread.sleep(500);
+            }
+        }
+        Path wa = Files.createTempDirectory("openrm-it-partition-uac-a");
+        Path wb = Files.createTempDirectory("openrm-it-partition-uac-b");
+        int ua = DistributionIT.freePort();
+        int ub = DistributionIT.freePort();
+
+        // the split: the link between the two namespaces goes down; each node sees itself alone
+        ip("-n", nsA, "link", "set", "va" + tag, "down");
+        String sa = a.awaitCluster("members\\s+\\[n1\\]", 30_000);
+        String sb = b.awaitCluster("members\\s+\\[n2\\]", 30_000);
+        int shareA = a.limitRow(sa, "tenant:acme")[2];
+        int shareB = b.limitRow(sb, "tenant:acme")[2];
+        System.out.printf("cluster: partitioned: n1 holds %d, n2 holds %d of the tenant limit %d%n", shareA, shareB, LIMIT);
+        assertTrue("the shares held on both sides exceed the limit: " + shareA + " + " + shareB, shareA + shareB <= LIMIT);
+        double t1 = System.currentTimeMillis() / 1000.0;
+        Process ca = uacIn(nsA, wa, ua, a.sip, 10, 150);
+        Process cb = uacIn(nsB, wb, ub, b.sip, 10, 150);
+        awaitExit(ca, 90);
+        awaitExit(cb, 90);
+        int[] split = concurrentAtMediaServer(ms, t1);
+        int servedA = answeredSince(wa, t1);
+        int servedB = answeredSince(wb, t1);
+        System.out.printf("cluster: during the split, both sides at 2x the limit: at most %d dialogs at once at the two "
+                + "media servers together (limit %d); n1 answered %d calls, n2 %d%n", split[1], LIMIT, servedA, servedB);
+        assertTrue("the limit was exceeded during the split: " + split[1], split[1] <= LIMIT);
+        assertTrue("both sides keep serving within their shares: " + servedA + "/" + servedB, servedA > 0 && servedB > 0);
+
+        // the merge: the link comes back; one view, the table whole, nothing left in use
+        ip("-n", nsA, "link", "set", "va" + tag, "up");
+        for (Node n : List.of(a, b)) {
+            n.awaitCluster("members\\s+\\[(n1, n2|n2, n1)\\]", 60_000);
+        }
+        String ma = a.awaitCluster("(?m)^tenant:acme\\s+" + LIMIT + "\\s+0\\s", 60_000);
+        String mb = b.awaitCluster("(?m)^tenant:acme\\s+" + LIMIT + "\\s+0\\s", 60_000);
+        System.out.println("n1 rm:cluster after the merge:\n" + ma + "\nn2:\n" + mb);
+        assertEquals("n1 ports in use after the merge", 0, a.limitRow(ma, "resource:mcp1")[1]);
+        assertEquals("n2 ports in use after the merge", 0, b.limitRow(mb, "resource:mcp1")[1]);
+
+        // the merged cluster: its whole limit, never more
+        double t2 = System.currentTimeMillis() / 1000.0;
+        Process ca2 = uacIn(nsA, wa, ua, a.sip, 10, 150);
+        Process cb2 = uacIn(nsB, wb, ub, b.sip, 10, 150);
+        awaitExit(ca2, 90);
+        awaitExit(cb2, 90);
+        int[] merged = concurrentAtMediaServer(ms, t2);
+        System.out.printf("cluster: after the merge, both sides at 2x the limit: at most %d dialogs at once (limit %d)%n",
+                merged[1], LIMIT);
+        assertTrue("the limit was exceeded after the merge: " + merged[1], merged[1] <= LIMIT);
+        assertTrue("the merged cluster left its limit unused: " + merged[1], merged[1] >= LIMIT * 3 / 4);
+        for (Node n : List.of(a, b)) {
+            String s = n.awaitCluster("(?m)^tenant:acme\\s+" + LIMIT + "\\s+0\\s", 30_000);
+            assertEquals(n.id + " ports in use at the end", 0, n.limitRow(s, "resource:mcp1")[1]);
+        }
     }
 
     @Test

@@ -76,6 +76,7 @@ public class SwapSoakIT {
         Files.writeString(etc.resolve("org.openrm.resource-mcp2.cfg"),
                 "lrg = default\nuri = sip:127.0.0.1:" + mcpT + ";transport=tcp\ncapacity = 1000\n");
         ApplianceBillingIT.set(etc.resolve("org.openrm.lrg-default.cfg"), "monitor.interval.ms", "500");
+        ApplianceBillingIT.set(etc.resolve("org.openrm.lrg-default.cfg"), "monitor.timeout.ms", "300");
         ApplianceBillingIT.set(etc.resolve("org.apache.karaf.shell.cfg"), "sshPort", Integer.toString(ssh));
         ApplianceBillingIT.set(etc.resolve("org.openrm.billing.cfg"), "broker.url", "tcp://127.0.0.1:" + brokerPort);
         ApplianceBillingIT.set(etc.resolve("org.openrm.ops.cfg"), "health.port", Integer.toString(DistributionIT.freePort()));
@@ -147,6 +148,9 @@ public class SwapSoakIT {
             assertEquals("no CDR twice", 0, dup);
             assertEquals("one CDR per call", okU + okT, ids.size());
             assertTrue("nothing left counted: " + stats, idle(stats));
+            Matcher accepted = Pattern.compile("(?m)^sip tcp.accepted\\s+(\\d+)").matcher(stats);
+            assertTrue("rm:stats shows the TCP connections accepted: " + stats, accepted.find());
+            assertEquals("the TCP SIP Server's one connection stayed open through every update", "1", accepted.group(1));
         } finally {
             broker.stop();
         }
