@@ -30,12 +30,13 @@ import org.openrm.api.ClusterSessions;
 import org.openrm.api.EndReason;
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.ResourceLedger;
-import org.openrm.api.Selection;
 import org.openrm.api.Session;
 import org.openrm.api.SessionListener;
 import org.openrm.api.SessionStore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
+import static org.openrm.cluster.internal.SessionRecord.str;
 
 /**
  * Replicas of the other members' live sessions, and the takeover of those of a member that is gone.
@@ -88,111 +89,6 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
      */
     record Settings(int flushMs, int batchMs, int queueMax, int replicasMax, int setupS, int maxAgeS) { }
 
-    /** The minimal record of a session, immutable. */
-    record Rec(String id, String callId, String callerTag, String from, String to, String dialled, long receivedAt,
-               String resource, String group, long answeredAt, int attempts, String profile, String service,
-               List<String> tenants, List<Integer> usage, List<Integer> burst, String conference, List<String> policyKeys) {
-
-        static Rec of(Session s) {
-            Selection sel = s.selection();
-            return new Rec(s.id(), s.callId(), s.callerTag(), s.from(), s.to(), s.dialled(), s.receivedAt(),
-                    s.lastResource(), s.group(), s.answeredAt(), s.attempts(),
-                    sel == null ? null : sel.profile(), sel == null ? null : sel.service(),
-                    sel == null ? List.of() : sel.tenants(), sel == null ? List.of() : sel.usage(),
-                    sel == null ? List.of() : sel.burstLevels(), sel == null ? null : sel.conference(),
-                    sel == null ? List.of() : sel.policyKeys());
-        }
-
-        Rec answered(long at) {
-            return new Rec(id, callId, callerTag, from, to, dialled, receivedAt, resource, group, at, attempts, profile,
-                    service, tenants, usage, burst, conference, policyKeys);
-        }
-
-        /** A session for this node's store with the record's fields (its counts are the adopter's to take). */
-        Session session() {
-            Session s = new Session(id, callId, callerTag, from, to, dialled, receivedAt);
-            s.markTakenOver();
-            if (profile != null) {
-                s.selection(new Selection(profile, service, tenants, usage, burst, policyKeys, conference));
-            }
-            s.resourceSet(resource, group); // remembered as the last media server (for the CDR)
-            s.attempts(attempts);
-            if (answeredAt != 0) {
-                s.markAnswered(answeredAt);
-            }
-            return s;
-        }
-
-        void write(DataOutputStream o) throws IOException {
-            str(o, id);
-            str(o, callId);
-            str(o, callerTag);
-            str(o, from);
-            str(o, to);
-            str(o, dialled);
-            o.writeLong(receivedAt);
-            str(o, resource);
-            str(o, group);
-            o.writeLong(answeredAt);
-            o.writeInt(attempts);
-            str(o, profile);
-            str(o, service);
-            o.writeShort(tenants.size());
-            for (int i = 0; i < tenants.size(); i++) {
-                str(o, tenants.get(i));
-                o.writeInt(i < usage.size() ? usage.get(i) : 0);
-                o.writeByte(i < burst.size() ? burst.get(i) : 0);
-            }
-            str(o, conference);
-            o.writeShort(policyKeys.size());
-            for (String k : policyKeys) {
-                str(o, k);
-            }
-        }
-
-        static Rec read(DataInputStream in) throws IOException {
-            String id = str(in);
-            String callId = str(in);
-            String tag = str(in);
-            String from = str(in);
-            String to = str(in);
-            String dialled = str(in);
-            long received = in.readLong();
-            String resource = str(in);
-            String group = str(in);
-            long answered = in.readLong();
-            int attempts = in.readInt();
-            String profile = str(in);
-            String service = str(in);
-            int n = in.readShort();
-            if (n < 0 || n > 64) {
-                throw new IOException("tenant chain of " + n);
-            }
-            List<String> tenants = new ArrayList<>(n);
-            List<Integer> usage = new ArrayList<>(n);
-            List<Integer> burst = new ArrayList<>(n);
-            for (int i = 0; i < n; i++) {
-                tenants.add(str(in));
-                usage.add(in.readInt());
-                burst.add((int) in.readByte());
-            }
-            String conference = str(in);
-            int nk = in.readShort();
-            if (nk < 0 || nk > 256) {
-                throw new IOException(nk + " policy keys");
-            }
-            List<String> keys = new ArrayList<>(nk);
-            for (int i = 0; i < nk; i++) {
-                keys.add(str(in));
-            }
-            if (id == null || callId == null || keys.contains(null)) {
-                throw new IOException("record without session id, Call-ID or policy key");
-            }
-            return new Rec(id, callId, tag, from, to, dialled, received, resource, group, answered, attempts, profile,
-                    service, List.copyOf(tenants), List.copyOf(usage), List.copyOf(burst), conference, List.copyOf(keys));
-        }
-    }
-
     /** What this node holds of one member's sessions. */
     static final class Member {
         final String node;
@@ -200,7 +96,7 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
         volatile String sipHost;
         volatile int sipPort;
         /** Call-ID → record; bounded by {@link Settings#replicasMax} over all members. */
-        final Map<String, Rec> sessions = new ConcurrentHashMap<>();
+        final Map<String, SessionRecord> sessions = new ConcurrentHashMap<>();
 
         Member(String node, String incarnation) {
             this.node = node;
@@ -269,7 +165,7 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
 
     @Override
     public void started(Session s) {
-        offer(OPEN, Rec.of(s));
+        offer(OPEN, SessionRecord.of(s));
     }
 
     @Override
@@ -342,7 +238,7 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
             if (isAlive(m)) {
                 continue;
             }
-            Rec r = m.sessions.remove(callId);
+            SessionRecord r = m.sessions.remove(callId);
             if (r != null) {
                 held.decrementAndGet();
                 return adopt(m, r);
@@ -363,7 +259,7 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
      * Opens a departed member's session in this node's store, counted here (its port and its policy counts, beyond
      * this node's share if need be: the call holds them already), and tells the others this node owns it now.
      */
-    private Session adopt(Member from, Rec r) {
+    private Session adopt(Member from, SessionRecord r) {
         Session s = r.session();
         if (store.byCallId(r.callId()) != null) {
             return store.byCallId(r.callId()); // already here (taken over by a request that raced this one)
@@ -442,7 +338,7 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
                 int n = in.readInt();
                 for (int i = 0; i < n && nodeId.equals(target); i++) {
                     in.readByte();
-                    Rec r = Rec.read(in);
+                    SessionRecord r = SessionRecord.read(in);
                     if (store.byCallId(r.callId()) == null) {
                         adopt(m, r); // a session of this node's previous run, still live: back here
                     }
@@ -454,12 +350,12 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
                 byte kind = in.readByte();
                 switch (kind) {
                     case OPEN -> {
-                        Rec r = Rec.read(in);
+                        SessionRecord r = SessionRecord.read(in);
                         yieldTo(m, r, false);
                         put(m, r);
                     }
                     case OWN -> {
-                        Rec r = Rec.read(in);
+                        SessionRecord r = SessionRecord.read(in);
                         forget(r.callId()); // whoever held it before: the sender owns it now
                         yieldTo(m, r, true);
                         put(m, r);
@@ -490,7 +386,7 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
      * gone (an update of this bundle, a split). Its copy is the one requests reach now, counted there: this node's
      * copy ends here ({@code taken-over}, releasing its counts; the session id is the same, CDRs are at least once).
      */
-    private void yieldTo(Member owner, Rec r, boolean theirsTakenOver) {
+    private void yieldTo(Member owner, SessionRecord r, boolean theirsTakenOver) {
         Session mine = store.byCallId(r.callId());
         if (mine == null || !mine.id().equals(r.id())) {
             return;
@@ -530,7 +426,7 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
         return fresh;
     }
 
-    private void put(Member m, Rec r) {
+    private void put(Member m, SessionRecord r) {
         if (m.sessions.containsKey(r.callId())) {
             m.sessions.put(r.callId(), r);
             return;
@@ -619,18 +515,18 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
                 send(ch, b);
                 b = new Batch(SNAPSHOT, false);
             }
-            b.add(s.takenOver() ? OWN : OPEN, Rec.of(s)); // a session taken over says so: it wins a conflict
+            b.add(s.takenOver() ? OWN : OPEN, SessionRecord.of(s)); // a session taken over says so: it wins a conflict
         }
         send(ch, b);
     }
 
-    private void handBack(String node, List<Rec> recs) {
+    private void handBack(String node, List<SessionRecord> recs) {
         JChannel ch = channel.get();
         if (ch == null) {
             return;
         }
         Batch b = new Batch(ORPHANS, node);
-        for (Rec r : recs) {
+        for (SessionRecord r : recs) {
             if (b.size() >= MAX_MESSAGE) {
                 send(ch, b);
                 b = new Batch(ORPHANS, node);
@@ -700,7 +596,7 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
             try {
                 o.writeByte(kind);
                 switch (kind) {
-                    case OPEN, OWN -> ((Rec) what).write(o);
+                    case OPEN, OWN -> ((SessionRecord) what).write(o);
                     case ANSWER -> {
                         Object[] a = (Object[]) what;
                         str(o, (String) a[0]);
@@ -744,7 +640,7 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
             if (isAlive(m)) {
                 continue;
             }
-            for (Rec r : m.sessions.values()) {
+            for (SessionRecord r : m.sessions.values()) {
                 long age = now - r.receivedAt();
                 boolean tooOld = r.answeredAt() == 0 ? age > settings.setupS() * 1000L : age > settings.maxAgeS() * 1000L;
                 if (tooOld && m.sessions.remove(r.callId(), r)) {
@@ -778,7 +674,7 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
             if (!m.node.equals(member) && !m.node.startsWith(member + "#")) {
                 continue;
             }
-            for (Rec r : m.sessions.values()) {
+            for (SessionRecord r : m.sessions.values()) {
                 if (r.resource() != null) {
                     out.merge(Bank.RESOURCE + r.resource(), 1, Integer::sum);
                 }
@@ -815,20 +711,5 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
         closed = true;
         sender.interrupt();
         loop.shutdownNow();
-    }
-
-    // ---- strings, null included ----
-
-    static void str(DataOutputStream o, String s) throws IOException {
-        if (s == null) {
-            o.writeBoolean(false);
-        } else {
-            o.writeBoolean(true);
-            o.writeUTF(s.length() > 4000 ? s.substring(0, 4000) : s);
-        }
-    }
-
-    static String str(DataInputStream in) throws IOException {
-        return in.readBoolean() ? in.readUTF() : null;
     }
 }
