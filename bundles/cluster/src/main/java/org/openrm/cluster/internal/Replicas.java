@@ -706,22 +706,10 @@ public final class Replicas implements SessionListener, ClusterSessions, AutoClo
         return new long[] {takenOver.get(), dropped.get(), sentMessages.get(), sentBytes.get(), yielded.get()};
     }
 
-    /** Stops the sender and the timer and waits for them (bounded): nothing is sent after the bundle stopped. */
     @Override
     public void close() {
         closed = true;
         sender.interrupt();
         loop.shutdownNow();
-        try {
-            sender.join(2000);
-            if (!loop.awaitTermination(2, TimeUnit.SECONDS)) {
-                LOG.warn("Session replica timer still busy 2 s after the stop");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        if (sender.isAlive()) {
-            LOG.warn("Session replica sender still busy 2 s after the stop");
-        }
     }
 }
