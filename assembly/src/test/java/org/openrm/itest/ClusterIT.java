@@ -310,43 +310,68 @@ public class ClusterIT {
     }
 
     /**
-     * A real partition between two appliances: each runs in a network namespace of its own (its SIP Server and its
-     * media server beside it on the namespace's loopback), the JGroups traffic crosses a veth pair between the two,
-     * and the link is taken down and up again. During the split both sides keep serving, each within the shares it
-     * holds, and the dialogs at both media servers together never pass the tenant limit; after the merge the table
-     * is whole again (no unit counted twice, nothing in use), and the merged cluster uses its whole limit, never more.
+     * Two network namespaces joined by a veth pair ({@code va<tag>} in the first, {@code vb<tag>} in the second), their
+     * loopbacks up: {namespace a, namespace b, address in a, address in b, tag}. Deleted after the test.
      */
-    @Test
-    public void aPartitionBetweenTwoAppliancesHoldsTheLimitAndTheMergeReconciles() throws Exception {
+    private String[] namespacePair(int which) throws Exception {
         long pid = ProcessHandle.current().pid();
-        String tag = Long.toString(pid % 100_000);
+        String tag = Long.toString(pid % 10_000) + which;
         String nsA = "orm-a-" + tag;
         String nsB = "orm-b-" + tag;
-        String ipA = "10.231." + (1 + pid % 250) + ".1";
-        String ipB = "10.231." + (1 + pid % 250) + ".2";
+        String net = "10." + (230 + which) + "." + (1 + pid % 250) + ".";
         ip("netns", "add", nsA);
         namespaces.add(nsA);
         ip("netns", "add", nsB);
         namespaces.add(nsB);
         ip("-n", nsA, "link", "add", "va" + tag, "type", "veth", "peer", "name", "vb" + tag, "netns", nsB);
-        ip("-n", nsA, "addr", "add", ipA + "/30", "dev", "va" + tag);
-        ip("-n", nsB, "addr", "add", ipB + "/30", "dev", "vb" + tag);
+        ip("-n", nsA, "addr", "add", net + "1/30", "dev", "va" + tag);
+        ip("-n", nsB, "addr", "add", net + "2/30", "dev", "vb" + tag);
         for (String[] ns : new String[][] {{nsA, "va" + tag}, {nsB, "vb" + tag}}) {
             ip("-n", ns[0], "link", "set", "lo", "up");
             ip("-n", ns[0], "link", "set", ns[1], "up");
         }
+        return new String[] {nsA, nsB, net + "1", net + "2", tag};
+    }
+
+    /**
+     * A real partition between two appliances: each runs in a network namespace of its own (its SIP Server and its
+     * media server beside it on the namespace's loopback), they find each other by DNS (dnsmasq serving the A records
+     * of one name), the JGroups traffic crosses a veth pair between the two, and the link is taken down and up again. During the split both sides keep serving, each within the shares it
+     * holds, and the dialogs at both media servers together never pass the tenant limit; after the merge the table
+     * is whole again (no unit counted twice, nothing in use), and the merged cluster uses its whole limit, never more.
+     */
+    @Test
+    public void aPartitionBetweenTwoAppliancesHoldsTheLimitAndTheMergeReconciles() throws Exception {
+        String[] pair = namespacePair(1);
+        String nsA = pair[0];
+        String nsB = pair[1];
+        String ipA = pair[2];
+        String ipB = pair[3];
+        String tag = pair[4];
         int mcp = DistributionIT.freePort();
         int port = freeClusterPort();
+        // the members find each other by DNS (discovery = dns): the A records of one name, served by a real DNS
+        // server (dnsmasq) in the first namespace
+        Path dns = Files.createTempDirectory("openrm-it-dns");
+        start(dns, Map.of(), in(nsA, "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
+                "--listen-address=" + ipA, "--port=53", "--host-record=members.openrm.test," + ipA,
+                "--host-record=members.openrm.test," + ipB, "--pid-file=" + dns.resolve("dnsmasq.pid"),
+                "--log-facility=" + dns.resolve("dnsmasq.log"), "--log-queries"));
         Node a = new Node("n1");
         Node b = new Node("n2");
         a.netns = nsA;
         b.netns = nsB;
-        String peers = ipA + ":" + port + "," + ipB + ":" + port;
         int noBroker = DistributionIT.freePort(); // billing spools: CDRs are not what this test counts
-        a.configure(mcp, port, peers, noBroker, 1);
-        b.configure(mcp, port, peers, noBroker, 2);
-        ApplianceBillingIT.set(a.base.resolve("etc/org.openrm.cluster.cfg"), "bind.address", ipA);
-        ApplianceBillingIT.set(b.base.resolve("etc/org.openrm.cluster.cfg"), "bind.address", ipB);
+        a.configure(mcp, port, "", noBroker, 1);
+        b.configure(mcp, port, "", noBroker, 2);
+        for (Node n : List.of(a, b)) {
+            Path cluster = n.base.resolve("etc/org.openrm.cluster.cfg");
+            ApplianceBillingIT.set(cluster, "bind.address", n == a ? ipA : ipB);
+            ApplianceBillingIT.set(cluster, "discovery", "dns");
+            ApplianceBillingIT.set(cluster, "dns.query", "members.openrm.test");
+            ApplianceBillingIT.set(cluster, "dns.address", ipA + ":53");
+            ApplianceBillingIT.set(cluster, "expected.members", "2");
+        }
         Path ms = Files.createTempDirectory("openrm-it-partition-ms");
         for (String ns : List.of(nsA, nsB)) {
             start(ms, Map.of(), in(ns, "sipp", "-sf", sipp.resolve("uas-via.xml").toString(), "-i", "127.0.0.1", "-p",
@@ -361,6 +386,9 @@ public class ClusterIT {
                 Thread.sleep(500);
             }
         }
+        String dnsLog = Files.exists(dns.resolve("dnsmasq.log")) ? Files.readString(dns.resolve("dnsmasq.log")) : "";
+        assertTrue("the members found each other through the DNS server: " + tail(dnsLog),
+                dnsLog.contains("query[A] members.openrm.test"));
         Path wa = Files.createTempDirectory("openrm-it-partition-uac-a");
         Path wb = Files.createTempDirectory("openrm-it-partition-uac-b");
         int ua = DistributionIT.freePort();

@@ -70,6 +70,10 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
         @AttributeDefinition(required = false, description = "DNS name listing the members (discovery=dns)")
         String dns_query() default "";
 
+        @AttributeDefinition(required = false, description = "DNS server asked for dns.query (host or host:port); "
+                + "empty: the system's resolver")
+        String dns_address() default "";
+
         @AttributeDefinition(required = false, description = "Members the cluster is planned with (0: the peers "
                 + "list, this node included); capacity is created only by a view holding a majority of them")
         int expected_members() default 0;
@@ -178,6 +182,14 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
             alone(rs, ps, "peers invalid");
             return;
         }
+        if (dns && (c.dns_query().isBlank() || c.expected_members() <= 0)) {
+            // with a static list the planned size is the list; a DNS name says nothing of it, and a node that took
+            // itself for the whole cluster would create every limit's capacity alone
+            LOG.error("org.openrm.cluster discovery=dns needs dns.query and expected.members (the planned cluster size); "
+                    + "the node runs alone");
+            alone(rs, ps, "discovery dns without dns.query or expected.members");
+            return;
+        }
         if (!dns && peers.isEmpty()) {
             alone(rs, ps, null);
             LOG.info("Cluster off (org.openrm.cluster peers empty): node {} runs alone, its limits are its own", nodeId);
@@ -200,7 +212,8 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
             ps.manage(true);
         }
         alone = null;
-        String xml = Stack.xml(c.bind_address(), c.bind_port(), peers, dns ? c.dns_query() : null, c.failure_ms());
+        String xml = Stack.xml(c.bind_address(), c.bind_port(), peers, dns ? c.dns_query() : null,
+                dns ? c.dns_address() : null, c.failure_ms());
         Bank b = new Bank(nodeId, rs, ps, this::limits, quorum, c.rebalance_ms(), this::membership, store);
         bank = b;
         Replicas r = new Replicas(nodeId, sessions, ledger, policy, b::channel, new Replicas.Settings(Math.max(1, c.replicas_flush_ms()),

@@ -39,6 +39,12 @@ final class Stack {
     }
 
     static String xml(String bindAddress, int bindPort, List<String> peers, String dnsQuery, long failureMs) {
+        return xml(bindAddress, bindPort, peers, dnsQuery, null, failureMs);
+    }
+
+    /** The stack; {@code dnsAddress} (host or host:port) is the DNS server DNS_PING asks, null or blank: the system's. */
+    static String xml(String bindAddress, int bindPort, List<String> peers, String dnsQuery, String dnsAddress,
+                      long failureMs) {
         StringBuilder hosts = new StringBuilder();
         for (String p : peers) {
             int colon = p.lastIndexOf(':');
@@ -49,7 +55,9 @@ final class Stack {
         }
         String discovery = dnsQuery == null || dnsQuery.isBlank()
                 ? "<TCPPING initial_hosts=\"" + hosts + "\" port_range=\"0\"/>"
-                : "<dns.DNS_PING dns_query=\"" + escape(dnsQuery) + "\" dns_record_type=\"A\"/>";
+                : "<dns.DNS_PING dns_query=\"" + escape(dnsQuery) + "\" dns_record_type=\"A\""
+                + (dnsAddress == null || dnsAddress.isBlank() ? "" : " dns_address=\"" + escape(dnsAddress.trim()) + "\"")
+                + "/>";
         long heartbeat = Math.max(200, failureMs / 3);
         return "<config xmlns=\"urn:org:jgroups\">"
                 + "<TCP bind_addr=\"" + escape(bindAddress) + "\" bind_port=\"" + bindPort + "\" port_range=\"0\""
