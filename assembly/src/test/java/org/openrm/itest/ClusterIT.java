@@ -310,15 +310,32 @@ public class ClusterIT {
     }
 
     /**
+     * Each side's SIP Server offers 10 calls/s of 2 s (150 calls: 2x the limit together) to its node; returns the
+     * dialogs at once at the media servers ({@link #concurrentAtMediaServer}) since the load started.
+     */
+    private int[] bothSidesAtTwiceTheLimit(String[] ns, Path[] dirs, int[] uacPorts, int[] sipPorts, Path ms)
+            throws Exception {
+        double from = System.currentTimeMillis() / 1000.0;
+        List<Process> uacs = new ArrayList<>();
+        for (int i = 0; i < ns.length; i++) {
+            uacs.add(uacIn(ns[i], dirs[i], uacPorts[i], sipPorts[i], 10, 150));
+        }
+        for (Process p : uacs) {
+            awaitExit(p, 90);
+        }
+        return concurrentAtMediaServer(ms, from);
+    }
+
+    /**
      * Two network namespaces joined by a veth pair ({@code va<tag>} in the first, {@code vb<tag>} in the second), their
      * loopbacks up: {namespace a, namespace b, address in a, address in b, tag}. Deleted after the test.
      */
-    private String[] namespacePair(int which) throws Exception {
+    private String[] namespacePair() throws Exception {
         long pid = ProcessHandle.current().pid();
-        String tag = Long.toString(pid % 10_000) + which;
+        String tag = Long.toString(pid % 100_000);
         String nsA = "orm-a-" + tag;
         String nsB = "orm-b-" + tag;
-        String net = "10." + (230 + which) + "." + (1 + pid % 250) + ".";
+        String net = "10.231." + (1 + pid % 250) + ".";
         ip("netns", "add", nsA);
         namespaces.add(nsA);
         ip("netns", "add", nsB);
@@ -342,7 +359,7 @@ public class ClusterIT {
      */
     @Test
     public void aPartitionBetweenTwoAppliancesHoldsTheLimitAndTheMergeReconciles() throws Exception {
-        String[] pair = namespacePair(1);
+        String[] pair = namespacePair();
         String nsA = pair[0];
         String nsB = pair[1];
         String ipA = pair[2];
@@ -403,11 +420,8 @@ public class ClusterIT {
         System.out.printf("cluster: partitioned: n1 holds %d, n2 holds %d of the tenant limit %d%n", shareA, shareB, LIMIT);
         assertTrue("the shares held on both sides exceed the limit: " + shareA + " + " + shareB, shareA + shareB <= LIMIT);
         double t1 = System.currentTimeMillis() / 1000.0;
-        Process ca = uacIn(nsA, wa, ua, a.sip, 10, 150);
-        Process cb = uacIn(nsB, wb, ub, b.sip, 10, 150);
-        awaitExit(ca, 90);
-        awaitExit(cb, 90);
-        int[] split = concurrentAtMediaServer(ms, t1);
+        int[] split = bothSidesAtTwiceTheLimit(new String[] {nsA, nsB}, new Path[] {wa, wb}, new int[] {ua, ub},
+                new int[] {a.sip, b.sip}, ms);
         int servedA = answeredSince(wa, t1);
         int servedB = answeredSince(wb, t1);
         System.out.printf("cluster: during the split, both sides at 2x the limit: at most %d dialogs at once at the two "
@@ -427,12 +441,8 @@ public class ClusterIT {
         assertEquals("n2 ports in use after the merge", 0, b.limitRow(mb, "resource:mcp1")[1]);
 
         // the merged cluster: its whole limit, never more
-        double t2 = System.currentTimeMillis() / 1000.0;
-        Process ca2 = uacIn(nsA, wa, ua, a.sip, 10, 150);
-        Process cb2 = uacIn(nsB, wb, ub, b.sip, 10, 150);
-        awaitExit(ca2, 90);
-        awaitExit(cb2, 90);
-        int[] merged = concurrentAtMediaServer(ms, t2);
+        int[] merged = bothSidesAtTwiceTheLimit(new String[] {nsA, nsB}, new Path[] {wa, wb}, new int[] {ua, ub},
+                new int[] {a.sip, b.sip}, ms);
         System.out.printf("cluster: after the merge, both sides at 2x the limit: at most %d dialogs at once (limit %d)%n",
                 merged[1], LIMIT);
         assertTrue("the limit was exceeded after the merge: " + merged[1], merged[1] <= LIMIT);

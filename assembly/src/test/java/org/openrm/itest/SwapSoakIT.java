@@ -93,7 +93,13 @@ public class SwapSoakIT {
                     Integer.toString(mcpU), "-t", "u1", "-nostdin");
             start(base, Map.of(), "sipp", "-sf", sipp.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
                     Integer.toString(mcpT), "-t", "t1", "-nostdin");
-            Thread.sleep(3000); // both media servers answer health's pings
+            // both media servers answer health's pings before the load starts
+            String ready = "";
+            for (long end = System.currentTimeMillis() + 30_000; System.currentTimeMillis() < end
+                    && !ready.matches("(?s).*media servers in service\\s+2 of 2.*"); Thread.sleep(500)) {
+                ready = console(base, ssh, "rm:stats");
+            }
+            assertTrue("both media servers in service: " + ready, ready.matches("(?s).*media servers in service\\s+2 of 2.*"));
             Path udpDir = Files.createDirectories(base.resolve("uac-udp"));
             Path tcpDir = Files.createDirectories(base.resolve("uac-tcp"));
             Process udp = uac(udpDir, uacU, sip, "u1");

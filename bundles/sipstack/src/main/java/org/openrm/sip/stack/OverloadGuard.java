@@ -165,11 +165,6 @@ public final class OverloadGuard {
         releaseBy = System.nanoTime() + DRAIN_NANOS;
     }
 
-    /** True while held by a swap of the proxy logic. */
-    public boolean held() {
-        return held;
-    }
-
     /** Every {@link #TICK_MS} ms: reads the delay and the bounds, moves the shed level. */
     public void tick() {
         ticks++;

@@ -180,10 +180,6 @@ public final class SipStack {
         return tcpGuard;
     }
 
-    public Switchboard switchboard() {
-        return switchboard;
-    }
-
     /** UDP processors whose per-datagram buffer was made one byte (tests check it stays 1 across stack versions). */
     public int udpBuffersShrunk() {
         return runtime.udpBuffersShrunk;
