@@ -62,6 +62,12 @@ public @interface SipConfig {
             + "dropped (peers retransmit them); keeps the queue short when openrm is saturated")
     int queue_timeout_ms() default 4000;
 
+    @AttributeDefinition(description = "Receive buffer of the UDP listening socket (bytes; the kernel caps it at "
+            + "net.core.rmem_max, the log says what it granted). Datagrams that arrive while the buffer is full are "
+            + "dropped by the kernel: a lost 200 to a BYE is lost for good when the peer does not retransmit it. "
+            + "0 keeps the system default")
+    int udp_receive_buffer() default 4194304;
+
     @AttributeDefinition(description = "Retry-After seconds on 503 from the overload guard")
     int overload_retry_after_s() default 1;
 

@@ -60,6 +60,7 @@ public final class SipStack {
                 switchboard::pendingInvites, overloadRejects);
         tcpGuard.trusted = edge::trusts;
         tcpGuard.retryAfterS = config.overload_retry_after_s();
+        tcpGuard.udpReceiveBuffer = config.udp_receive_buffer();
         tcpGuard.overload = overload;
         tcpGuard.rawSelf = () -> {
             StackContext c = runtime.ctx();
@@ -108,6 +109,7 @@ public final class SipStack {
         tcpGuard.limits(tcpLimits(c));
         overload.settings(guardSettings(c));
         tcpGuard.retryAfterS = c.overload_retry_after_s();
+        tcpGuard.udpReceiveBuffer = c.udp_receive_buffer(); // the next listening socket (a restart of the stack)
         switchboard.waitMs(c.proxy_wait_ms());
         this.config = c;
         StackContext cur = runtime.ctx();

@@ -84,7 +84,7 @@ public final class StackRuntime {
         return !old.listen_address().equals(c.listen_address()) || old.listen_port() != c.listen_port()
                 || !old.advertised_address().equals(c.advertised_address())
                 || old.thread_pool_size() != c.thread_pool_size() || old.max_transactions() != c.max_transactions()
-                || old.queue_timeout_ms() != c.queue_timeout_ms();
+                || old.queue_timeout_ms() != c.queue_timeout_ms() || old.udp_receive_buffer() != c.udp_receive_buffer();
     }
 
     /** Applies {@code c}: a new context on the same stack, or a new stack when its sockets or pools change. */

@@ -227,6 +227,18 @@ public final class TcpGuard implements NetworkLayer {
         ScreenedDatagramSocket(TcpGuard guard, int port, InetAddress laddr) throws SocketException {
             super(port, laddr);
             this.guard = guard;
+            int want = guard.udpReceiveBuffer;
+            if (want > 0) {
+                setReceiveBufferSize(want);
+                int got = getReceiveBufferSize();
+                // Linux reports twice what it granted (its bookkeeping); less than asked means net.core.rmem_max
+                if (got < want) {
+                    LOG.warn("UDP receive buffer of port {}: {} bytes asked (udp.receive.buffer), the kernel granted {} "
+                            + "(raise net.core.rmem_max)", port, want, got);
+                } else {
+                    LOG.info("UDP receive buffer of port {}: {} bytes", port, got);
+                }
+            }
         }
 
         /** Every datagram openrm sends from its listening point passes here (the stack's, the relay's, the edge's). */
@@ -346,6 +358,8 @@ public final class TcpGuard implements NetworkLayer {
     public volatile java.util.function.Supplier<RawRelay.Self> rawSelf;
     /** Told of every BYE relayed from its bytes (Call-ID, From tag); false when it cannot take it now. */
     public volatile java.util.function.BiPredicate<String, String> byeRelayed;
+    /** SO_RCVBUF asked for the UDP listening socket (udp.receive.buffer); 0 for the system default. */
+    public volatile int udpReceiveBuffer;
     /** Retry-After of the guard's 503s. */
     public volatile int retryAfterS = 1;
 
