@@ -4,7 +4,8 @@
 #   bench/cluster.sh <members> [u1|t1] [step seconds] [rates...]
 #   e.g. bench/cluster.sh 3 u1 30 500 1000 1500
 # The idle members run on the same machine (their heartbeats, OPTIONS probes and JVMs take CPU from the measured
-# node: on one host the figure is an upper bound of the cluster's cost). Needs what load.sh needs.
+# node: on one host the figure is an upper bound of the cluster's cost; OPENRM_BENCH_MEMBER_CPUS pins them away from
+# the measured node, see load.sh's OPENRM_BENCH_CPUS). Needs what load.sh needs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -40,6 +41,13 @@ for i in $(seq 2 "$members"); do
   done
   OPENRM_JAVA_OPTS="${OPENRM_BENCH_MEMBER_OPTS:--Xms256m -Xmx256m -XX:+UseSerialGC}" "$d/bin/start"
 done
+# OPENRM_BENCH_MEMBER_CPUS pins the idle members (every thread) to these CPUs, e.g. 0, away from the measured node
+if [ -n "${OPENRM_BENCH_MEMBER_CPUS:-}" ]; then
+  for h in "${homes[@]}"; do
+    for s in $(seq 1 30); do pid=$(pgrep -f "karaf.base=$h" | head -1 || true); [ -n "$pid" ] && break; sleep 1; done
+    [ -z "$pid" ] || taskset -a -p -c "$OPENRM_BENCH_MEMBER_CPUS" "$pid" >/dev/null
+  done
+fi
 for h in "${homes[@]}"; do
   for s in $(seq 1 90); do grep -q "Cluster view" "$h/data/log/karaf.log" 2>/dev/null && break; sleep 1; done
 done

@@ -9,9 +9,11 @@
 # The UAC ignores what arrives during its hold (-pause_msg_ign): a proxy with parallel workers (Kamailio) may
 # relay a 180 after the 200 that overtook it, which the caller must ignore, and sipp would count as a failure.
 # OPENRM_BENCH_PROXY=kamailio runs the same steps through Kamailio instead (bench/kamailio.sh); OPENRM_BENCH_CPUS pins
-# the openrm JVM to CPUs (taskset); OPENRM_BENCH_ALLOC=1 adds bytes allocated per call (JFR).
+# the openrm JVM to CPUs (taskset), OPENRM_BENCH_PEER_CPUS the sipp peers; OPENRM_BENCH_ALLOC=1 adds bytes allocated per call (JFR).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# OPENRM_BENCH_PEER_CPUS pins the sipp peers (SIP Server and media servers) to these CPUs, e.g. 0
+peer_pin=""; [ -z "${OPENRM_BENCH_PEER_CPUS:-}" ] || peer_pin="taskset -c $OPENRM_BENCH_PEER_CPUS"
 root=$(cd "$here/.." && pwd)
 transport=${1:-u1}; step=${2:-30}; shift $(( $# >= 2 ? 2 : $# ))
 rates=("$@"); [ ${#rates[@]} -gt 0 ] || rates=(500 1000 1500 2000 2500 3000)
@@ -95,7 +97,8 @@ CFG
     grep -q "SIP proxy listening" "$rm_home/data/log/karaf.log" 2>/dev/null && break; sleep 1
   done
   jvm=$(pgrep -f "karaf.base=$rm_home" | head -1)
-  # OPENRM_BENCH_CPUS: pin the openrm JVM (every thread) to these CPUs, e.g. 0 or 0,1 (the sipp peers stay unpinned)
+  # OPENRM_BENCH_CPUS: pin the openrm JVM (every thread) to these CPUs, e.g. 0 or 0,1 (the sipp peers stay unpinned
+  # unless OPENRM_BENCH_PEER_CPUS pins them too)
   [ -z "${OPENRM_BENCH_CPUS:-}" ] || taskset -a -p -c "$OPENRM_BENCH_CPUS" "$jvm" >/dev/null
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$jvm/stat"; }
   # resident memory of the openrm JVM (what the operator's monitoring sees)
@@ -113,8 +116,8 @@ hz=$(getconf CLK_TCK)
 # OPENRM_BENCH_HOLD_MS: how long each call is held (sipp's pause; 1000 by default), e.g. 60000 for 50,000+ concurrent calls
 hold=${OPENRM_BENCH_HOLD_MS:-1000}
 cd "$work"
-sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpa" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
-sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpb" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
+$peer_pin sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpa" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
+$peer_pin sipp -sf "$here/sipp/uas.xml" -i 127.0.0.1 -p "$mcpb" -t "$transport" -nostdin -max_socket 60000 -buff_size 4194304 >/dev/null 2>&1 & pids+=($!)
 ready
 # time from bin/start to ready (configuration, SIP, warm-up, a media server in service)
 [ -z "${started_at:-}" ] || echo "ready $(( ($(date +%s%N) - started_at) / 1000000 )) ms after bin/start"
@@ -130,7 +133,7 @@ for rate in "${rates[@]}"; do
   # OPENRM_BENCH_ALLOC=1: a JFR recording over the step; bytes allocated per call from its per-thread counters
   [ "${OPENRM_BENCH_ALLOC:-0}" != 1 ] || [ "$proxy" != openrm ] || jcmd "$jvm" JFR.start name=step settings=default filename="$d/step.jfr" >/dev/null 2>&1
   t0=$(cpu_ticks)
-  timeout $(( step + 90 + hold / 1000 )) sipp -sf "$here/sipp/uac.xml" -i 127.0.0.1 -p "$uacport" -t "$transport" -s 5551234 \
+  timeout $(( step + 90 + hold / 1000 )) $peer_pin sipp -sf "$here/sipp/uac.xml" -i 127.0.0.1 -p "$uacport" -t "$transport" -s 5551234 \
     -r "$rate" -m "$calls" -d "$hold" -l $(( rate * 20 + rate * hold / 1000 )) -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 -trace_err -pause_msg_ign \
     -max_socket 60000 -buff_size 4194304 -timeout $(( step + 60 + hold / 1000 ))s 127.0.0.1:$sip >/dev/null 2>&1
   set -e

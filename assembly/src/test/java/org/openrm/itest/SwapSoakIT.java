@@ -157,6 +157,11 @@ public class SwapSoakIT {
             Matcher accepted = Pattern.compile("(?m)^sip tcp.accepted\\s+(\\d+)").matcher(stats);
             assertTrue("rm:stats shows the TCP connections accepted: " + stats, accepted.find());
             assertEquals("the TCP SIP Server's one connection stayed open through every update", "1", accepted.group(1));
+            // no counter drift: the proxy logic's counters live in the stack bundle, every revision counts into them
+            Matcher invites = Pattern.compile("(?m)^sip invites\\s+(\\d+)").matcher(stats);
+            assertTrue("rm:stats shows the INVITEs received: " + stats, invites.find());
+            assertTrue("INVITEs counted across the logic's updates: " + invites.group(1) + " for " + (okU + okT) + " calls",
+                    Long.parseLong(invites.group(1)) >= okU + okT);
         } finally {
             broker.stop();
         }

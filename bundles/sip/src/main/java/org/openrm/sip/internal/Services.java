@@ -32,11 +32,11 @@ final class Services {
     volatile java.util.Set<String> lastMembers = java.util.Set.of();
     final SipStack stack;
     final ScheduledExecutorService timer;
-    final SipProxy.Stats stats;
+    final ProxyCounters stats;
 
     Services(SessionStore store, ResourceLedger ledger, PolicyLedger policy, Supplier<CallRouter> router,
              Supplier<HealthFeedback> health, Supplier<NodeState> node, SipStack stack, ScheduledExecutorService timer,
-             SipProxy.Stats stats) {
+             ProxyCounters stats) {
         this.node = node;
         this.store = store;
         this.ledger = ledger;

@@ -5,7 +5,6 @@ import java.net.InetAddress;
 import java.util.Set;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 import org.openrm.api.CallRouter;
@@ -103,27 +102,8 @@ public class SipProxy implements SipPinger, SipStatus, ProxyLogic {
         }
     }
 
-    /** Counters for metrics and tests. */
-    public static final class Stats {
-        public final AtomicLong invites = new AtomicLong();
-        public final AtomicLong overloadRejects = new AtomicLong();
-        public final AtomicLong failovers = new AtomicLong();
-        public final AtomicLong untrusted = new AtomicLong();
-        public final AtomicLong statelessResponses = new AtomicLong();
-        public final AtomicLong mediaServerOriginated = new AtomicLong();
-        /** Answers that could not be sent because the peer's connection was gone. */
-        public final AtomicLong undeliverable = new AtomicLong();
-        /** Requests whose handling threw (answered 500): should stay 0, the fuzz tests check it. */
-        public final AtomicLong requestErrors = new AtomicLong();
-        /** New INVITEs that waited for routing to come back (an update of routing) and went on. */
-        public final AtomicLong routingWaited = new AtomicLong();
-        /** New INVITEs answered 503 because no routing service was bound for routing.wait.ms. */
-        public final AtomicLong routingUnavailable = new AtomicLong();
-        /** New INVITEs answered 503 because the node drains. */
-        public final AtomicLong drainRejects = new AtomicLong();
-    }
-
-    public final Stats stats = new Stats();
+    /** Counters for metrics and tests: the stack's, shared by every revision of this logic (no reset on update). */
+    public final ProxyCounters stats;
     /** The stack bundle: sockets, edge, guard; it outlives this bundle's updates. */
     private final SipStack stack;
     private final ScheduledThreadPoolExecutor timer;
@@ -148,6 +128,7 @@ public class SipProxy implements SipPinger, SipStatus, ProxyLogic {
         this.stack = stack;
         this.store = store;
         this.config = stack.config();
+        this.stats = stack.proxyCounters();
         preloadOwnClasses();
         timer = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "openrm-sip-timer");

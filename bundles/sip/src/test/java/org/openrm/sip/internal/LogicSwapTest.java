@@ -62,6 +62,8 @@ class LogicSwapTest {
             assertTrue(k.get("proxy.waited") > 0, "requests waited for the new logic: " + k);
             assertTrue(k.get("proxy.to.retiring") > 0, "replaced logics finished calls they were setting up: " + k);
             assertEquals(0L, k.get("proxy.unserved"), "no request found no logic: " + k);
+            // the counters outlive the logic: every revision counted into the same ones (no reset on update)
+            assertTrue(rm.proxy.counters().get("invites") >= calls, "INVITEs counted across the swaps: " + rm.proxy.counters());
             if (transport.equals("t1")) {
                 assertEquals(1L, k.get("tcp.accepted"), "the SIP Server's one connection stayed open: " + k);
             }

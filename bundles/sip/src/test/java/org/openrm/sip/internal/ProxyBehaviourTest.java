@@ -127,6 +127,52 @@ class ProxyBehaviourTest {
     }
 
     @Test
+    void aBranchReusedByAnotherSenderIsANewTransaction() throws Exception {
+        // RFC 3261 17.2.3: a request matches a server transaction by branch, sent-by and method; two senders that
+        // happen to pick the same branch have two transactions, and neither request is taken for a retransmission
+        int p = Sipp.freePort(), mcp = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(mcp, 10), Map.of("invite.timeout.ms", 5000));
+             RawSip ua1 = new RawSip();
+             RawSip ua2 = new RawSip();
+             RawSip media = new RawSip(mcp)) {
+            String branch = "z9hG4bK-same-" + System.nanoTime();
+            String first = RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua1.port(), 70, "")
+                    .replaceFirst("branch=[^\n]*", "branch=" + branch);
+            String second = RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua2.port(), 70, "")
+                    .replaceFirst("branch=[^\n]*", "branch=" + branch);
+            ua1.send(first, p);
+            ua1.expect("100 Trying"); // the first sender's transaction is in place (see ProxyStack on the window before)
+            ua2.send(second, p);
+            ua2.expect("100 Trying");
+            // the proxy's own INVITEs retransmit (T1) while the media server stays silent: count branches, not messages
+            java.util.Set<String> branches = downstreamBranches(media, 1500);
+            assertEquals(2, branches.size(), "one downstream branch per sender: " + branches);
+            // a retransmission of either is still absorbed by its own transaction
+            ua1.send(first, p);
+            ua2.send(second, p);
+            branches.addAll(downstreamBranches(media, 800));
+            assertEquals(2, branches.size(), "a retransmission went downstream as a new INVITE: " + branches);
+            assertEquals(1L, rm.stack.counters().get("edge.branch.collisions"));
+            assertEquals(2, rm.store.size());
+        }
+    }
+
+    /** The top Via branches of the INVITEs {@code media} receives within {@code ms}. */
+    private static java.util.Set<String> downstreamBranches(RawSip media, long ms) throws Exception {
+        java.util.Set<String> out = new java.util.TreeSet<>();
+        long until = System.currentTimeMillis() + ms;
+        java.util.regex.Pattern via = java.util.regex.Pattern.compile("(?m)^Via: [^;]*;branch=([^,;\\r\\n]+)");
+        while (System.currentTimeMillis() < until) {
+            String m = media.receive(100);
+            if (m != null && m.startsWith("INVITE ")) {
+                java.util.regex.Matcher x = via.matcher(m);
+                out.add(x.find() ? x.group(1) : m);
+            }
+        }
+        return out;
+    }
+
+    @Test
     void aLateAnswerOnAnAbandonedBranchIsAcknowledgedAndHungUp() throws Exception {
         int p = Sipp.freePort(), slow = Sipp.freePort(), good = Sipp.freePort(), c = Sipp.freePort();
         Map<String, Map<String, Object>> cfg = new HashMap<>();

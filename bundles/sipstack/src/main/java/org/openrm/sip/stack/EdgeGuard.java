@@ -59,6 +59,8 @@ public final class EdgeGuard {
         public final AtomicLong proxyRequire = new AtomicLong();
         public final AtomicLong methodMismatch = new AtomicLong();
         public final AtomicLong responsesDropped = new AtomicLong();
+        /** Requests that reused another sender's branch and got a transaction of their own (RFC 3261 17.2.3). */
+        public final AtomicLong branchCollisions = new AtomicLong();
     }
 
     public final Stats stats = new Stats();

@@ -16,7 +16,9 @@ import gov.nist.javax.sip.stack.ServerRequestInterface;
 import gov.nist.javax.sip.stack.MessageChannel;
 import gov.nist.javax.sip.stack.MessageProcessor;
 import gov.nist.javax.sip.stack.QueuedMessageDispatchBase;
+import gov.nist.javax.sip.message.SIPMessage;
 import gov.nist.javax.sip.stack.SIPClientTransaction;
+import gov.nist.javax.sip.stack.SIPServerTransaction;
 import gov.nist.javax.sip.stack.SIPTransaction;
 import gov.nist.javax.sip.stack.ServerResponseInterface;
 import gov.nist.javax.sip.stack.UDPMessageProcessor;
@@ -178,11 +180,107 @@ public final class ProxyStack extends SipStackImpl {
         }
     }
 
+    /*
+     * RFC 3261 17.2.3: a request matches a server transaction by its branch, its sent-by and its method. The
+     * reference stack keys its table by the branch alone and, when it creates a transaction, keeps the first one
+     * under that key: a second sender that picks the same branch had its request refused as "already exists" and
+     * swallowed. Such transactions ("colliders") live here, under branch and sent-by, bounded; the table's entry
+     * stays the first sender's. One window stays: while the first sender's request is being handed to the
+     * listener (a fraction of a millisecond), the reference stack's pending-delivery check, keyed by branch alone,
+     * still drops the other sender's request; over UDP its retransmission then gets through.
+     */
+    static final int MAX_COLLIDERS = 10_000;
+    private final java.util.concurrent.ConcurrentHashMap<String, SIPServerTransaction> colliders =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    private static String colliderKey(String txId, SIPMessage m) {
+        Via v = m == null ? null : m.getTopmostVia();
+        return v == null || v.getSentBy() == null ? txId : txId + '|' + v.getSentBy().encode().toLowerCase(java.util.Locale.ROOT);
+    }
+
+    private static boolean rfc3261(String txId) {
+        return txId != null && txId.startsWith(RFC3261_COOKIE);
+    }
+
+    int colliders() {
+        return colliders.size();
+    }
+
+    /** True unless both top Vias have a sent-by and they differ (a transaction without its request counts as same). */
+    private static boolean sameSentBy(SIPServerTransaction st, SIPMessage m) {
+        SIPRequest o = st.getOriginalRequest();
+        Via a = m.getTopmostVia();
+        Via b = o == null ? null : o.getTopmostVia();
+        return a == null || b == null || a.getSentBy() == null || a.getSentBy().equals(b.getSentBy());
+    }
+
+    /** {@code c} is the transaction of {@code r}: branch and sent-by (the stack's test), and the method (ACK: INVITE's). */
+    private static boolean matches(SIPServerTransaction c, SIPRequest r) {
+        String m = r.getMethod();
+        return c.isMessagePartOfTransaction(r)
+                && (c.getMethod().equals(m) || SIPRequest.ACK.equals(m) && SIPRequest.INVITE.equals(c.getMethod()));
+    }
+
+    @Override
+    public SIPTransaction findTransaction(SIPMessage m, boolean isServer) {
+        SIPTransaction t = super.findTransaction(m, isServer);
+        if (!isServer || !(t instanceof SIPServerTransaction st) || !(m instanceof SIPRequest r)
+                || !rfc3261(m.getTransactionId()) || sameSentBy(st, m)) {
+            return t;
+        }
+        // the table's transaction under this branch is another sender's
+        SIPServerTransaction c = colliders.isEmpty() ? null : colliders.get(colliderKey(m.getTransactionId(), m));
+        return c != null && matches(c, r) ? c : null;
+    }
+
+    @Override
+    public void addTransaction(SIPServerTransaction st) throws java.io.IOException {
+        super.addTransaction(st);
+        String id = st.getTransactionId();
+        if (rfc3261(id) && serverTransactionTable.get(id) != st) {
+            // the table kept the first sender's transaction under this branch (putIfAbsent): this one lives here
+            if (colliders.size() >= MAX_COLLIDERS) {
+                throw new java.io.IOException("too many requests reusing another sender's branch");
+            }
+            colliders.put(colliderKey(id, st.getOriginalRequest()), st);
+            EdgeGuard e = edge;
+            if (e != null) {
+                e.stats.branchCollisions.incrementAndGet();
+            }
+        }
+    }
+
+    @Override
+    public void removeTransaction(SIPTransaction t) {
+        if (t instanceof SIPServerTransaction st && !colliders.isEmpty()
+                && colliders.remove(colliderKey(st.getTransactionId(), st.getOriginalRequest()), st)) {
+            // the reference stack removes the table's entry by key, which is the first sender's: put it back
+            SIPServerTransaction first = serverTransactionTable.get(st.getTransactionId());
+            super.removeTransaction(t);
+            if (first != null && first != st) {
+                serverTransactionTable.putIfAbsent(st.getTransactionId(), first);
+            }
+            return;
+        }
+        super.removeTransaction(t);
+    }
+
     @Override
     public ServerRequestInterface newSIPServerRequest(SIPRequest request, MessageChannel channel) {
         EdgeGuard e = edge;
         if (e != null && !e.admit(request, channel)) {
             return DROPPED; // answered or dropped at the edge (null would make the TCP path answer 503)
+        }
+        if (!colliders.isEmpty()) {
+            String id = request.getTransactionId();
+            SIPServerTransaction c = rfc3261(id) ? colliders.get(colliderKey(id, request)) : null;
+            if (c != null && matches(c, request)) {
+                // a retransmission on a collider's transaction: it answers as the stack's own would
+                request.setMessageChannel(channel);
+                request.setTransaction(c);
+                c.setRequestInterface(sipMessageFactory.newSIPServerRequest(request, c));
+                return c.acquireSem() ? c : null;
+            }
         }
         return super.newSIPServerRequest(request, channel);
     }

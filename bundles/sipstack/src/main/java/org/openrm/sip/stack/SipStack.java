@@ -42,6 +42,7 @@ public final class SipStack {
     /** New INVITEs the overload guard shed, on the receive thread and in the logic. */
     public final AtomicLong overloadRejects = new AtomicLong();
     private volatile SipConfig config;
+    private final ProxyCounters proxyCounters = new ProxyCounters();
 
     @Activate
     public SipStack(SipConfig config) throws Exception {
@@ -170,6 +171,11 @@ public final class SipStack {
         return runtime.warm();
     }
 
+    /** The proxy logic's counters, kept here across updates of the logic. */
+    public ProxyCounters proxyCounters() {
+        return proxyCounters;
+    }
+
     public OverloadGuard overload() {
         return overload;
     }
@@ -205,6 +211,7 @@ public final class SipStack {
         m.put("edge.proxy.require", e.proxyRequire.get());
         m.put("edge.method.mismatch", e.methodMismatch.get());
         m.put("edge.responses.dropped", e.responsesDropped.get());
+        m.put("edge.branch.collisions", e.branchCollisions.get());
         TcpGuard.Stats t = tcpGuard.stats;
         m.put("edge.screened", t.screened.get());
         m.put("edge.tcp.refused.total", t.refusedTotal.get());
