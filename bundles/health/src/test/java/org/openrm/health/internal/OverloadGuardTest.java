@@ -48,7 +48,7 @@ class OverloadGuardTest {
                 uac.await(120);
                 long ok = uac.stat("SuccessfulCall(C)");
                 long failed = uac.stat("FailedCall(C)");
-                long shed = h.rm.proxy.stats.overloadRejects.get();
+                long shed = h.rm.stack.overloadRejects.get();
                 System.out.printf("overload guard: offered %d calls/s for 15 s: ok %d, failed %d, shed with 503 %d; "
                         + "probes %d, probe failures counted %d, timeouts held by the guard %d, transitions %s%n",
                         rate, ok, failed, shed, h.health.stats.probes.get(), h.health.stats.probeFailures.get(),
