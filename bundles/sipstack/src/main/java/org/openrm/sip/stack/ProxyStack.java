@@ -202,10 +202,6 @@ public final class ProxyStack extends SipStackImpl {
         return txId != null && txId.startsWith(RFC3261_COOKIE);
     }
 
-    int colliders() {
-        return colliders.size();
-    }
-
     /** True unless both top Vias have a sent-by and they differ (a transaction without its request counts as same). */
     private static boolean sameSentBy(SIPServerTransaction st, SIPMessage m) {
         SIPRequest o = st.getOriginalRequest();
@@ -235,13 +231,15 @@ public final class ProxyStack extends SipStackImpl {
 
     @Override
     public void addTransaction(SIPServerTransaction st) throws java.io.IOException {
-        super.addTransaction(st);
         String id = st.getTransactionId();
+        SIPServerTransaction first = rfc3261(id) ? serverTransactionTable.get(id) : null;
+        if (first != null && first != st && colliders.size() >= MAX_COLLIDERS) {
+            // refused before the stack maps it: a refused transaction must not keep timers running
+            throw new java.io.IOException("too many requests reusing another sender's branch");
+        }
+        super.addTransaction(st);
         if (rfc3261(id) && serverTransactionTable.get(id) != st) {
             // the table kept the first sender's transaction under this branch (putIfAbsent): this one lives here
-            if (colliders.size() >= MAX_COLLIDERS) {
-                throw new java.io.IOException("too many requests reusing another sender's branch");
-            }
             colliders.put(colliderKey(id, st.getOriginalRequest()), st);
             EdgeGuard e = edge;
             if (e != null) {
