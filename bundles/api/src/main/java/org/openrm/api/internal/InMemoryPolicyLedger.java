@@ -6,15 +6,34 @@ import java.util.Map;
 
 import org.openrm.api.PolicyLedger;
 import org.openrm.api.Shares;
+import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Modified;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** Counters per key; bounded by the number of configured profiles and tenants. */
-@Component(service = PolicyLedger.class)
+// reads the cluster's PID (optional) only to know, from its first moment, whether this node is a cluster member
+@Component(service = PolicyLedger.class, configurationPid = ClusterConfig.PID, configurationPolicy = ConfigurationPolicy.OPTIONAL)
 public class InMemoryPolicyLedger implements PolicyLedger {
     private static final Logger LOG = LoggerFactory.getLogger(InMemoryPolicyLedger.class);
     private final ShareTable counts = new ShareTable();
+
+    public InMemoryPolicyLedger() {
+        // tests and the cluster bundle build it bare: not a member until told
+    }
+
+    @Activate
+    public void activate(Map<String, Object> cluster) {
+        ClusterConfig.manageIfClustered(counts, cluster, "Policy counts", LOG);
+    }
+
+    /** A change of the cluster's configuration is the cluster bundle's to apply; the counts stay (no reactivation). */
+    @Modified
+    public void modified(Map<String, Object> cluster) {
+        // nothing: management is turned on or off by the cluster bundle from here on
+    }
 
     @Override
     public int[] admit(List<String> keys, int[] limits, int[] rejectedAt) {

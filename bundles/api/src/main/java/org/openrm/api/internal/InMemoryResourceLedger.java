@@ -6,7 +6,10 @@ import java.util.concurrent.ConcurrentHashMap;
 
 import org.openrm.api.ResourceLedger;
 import org.openrm.api.Shares;
+import org.osgi.service.component.annotations.Activate;
 import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.ConfigurationPolicy;
+import org.osgi.service.component.annotations.Modified;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -14,12 +17,28 @@ import org.slf4j.LoggerFactory;
  * Port counts per resource. One entry per configured or once-used resource name, so the map is bounded by
  * the number of resources, not by traffic.
  */
-@Component(service = ResourceLedger.class)
+// reads the cluster's PID (optional) only to know, from its first moment, whether this node is a cluster member
+@Component(service = ResourceLedger.class, configurationPid = ClusterConfig.PID, configurationPolicy = ConfigurationPolicy.OPTIONAL)
 public class InMemoryResourceLedger implements ResourceLedger {
     private static final Logger LOG = LoggerFactory.getLogger(InMemoryResourceLedger.class);
 
     /** Ports in use (and the node's cluster share) per resource. */
     private final ShareTable ports = new ShareTable();
+
+    public InMemoryResourceLedger() {
+        // tests and the cluster bundle build it bare: not a member until told
+    }
+
+    @Activate
+    public void activate(Map<String, Object> cluster) {
+        ClusterConfig.manageIfClustered(ports, cluster, "Port counts", LOG);
+    }
+
+    /** A change of the cluster's configuration is the cluster bundle's to apply; the counts stay (no reactivation). */
+    @Modified
+    public void modified(Map<String, Object> cluster) {
+        // nothing: management is turned on or off by the cluster bundle from here on
+    }
     private final Map<String, Long> quarantine = new ConcurrentHashMap<>();
 
     @Override

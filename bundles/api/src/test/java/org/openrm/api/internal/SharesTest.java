@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -23,6 +24,31 @@ class SharesTest {
         assertTrue(l.tryAcquire("mcp1", 2));
         assertFalse(l.tryAcquire("mcp1", 2));
         assertEquals(0, l.shares().giveBack("mcp1", 5), "nothing to give back while unmanaged");
+    }
+
+    /**
+     * A node planned as a cluster member (its cluster configuration names peers, or DNS discovery) admits nothing
+     * beyond what the cluster grants from the ledgers' first moment: booted or restarted after a crash, it does not
+     * serve its whole local limits while the cluster bundle is still starting.
+     */
+    @Test
+    void aPlannedMemberIsManagedFromItsFirstMoment() {
+        InMemoryPolicyLedger p = new InMemoryPolicyLedger();
+        p.activate(Map.of("peers", "10.0.0.1,10.0.0.2", "discovery", "static"));
+        assertTrue(p.shares().managed());
+        assertNull(p.admit(List.of("tenant:a"), new int[] {10}, null), "no share before the cluster grants one");
+        p.modified(Map.of("peers", ""));
+        assertTrue(p.shares().managed(), "turning it off is the cluster bundle's decision");
+        InMemoryResourceLedger r = new InMemoryResourceLedger();
+        r.activate(Map.of("discovery", "DNS "));
+        assertTrue(r.shares().managed());
+        assertFalse(r.tryAcquire("mcp1", 2), "no port share before the cluster grants one");
+        for (Map<String, Object> alone : List.<Map<String, Object>>of(Map.of(), Map.of("peers", " ", "discovery", "static"))) {
+            InMemoryPolicyLedger q = new InMemoryPolicyLedger();
+            q.activate(alone);
+            assertFalse(q.shares().managed(), "alone: " + alone);
+            assertTrue(q.admit(List.of("tenant:a"), new int[] {10}, null) != null);
+        }
     }
 
     @Test
