@@ -3,7 +3,6 @@ package org.openrm.itest;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 
-import java.io.File;
 import java.io.IOException;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
@@ -38,19 +37,10 @@ import org.junit.Test;
  * started again. Every call that ended before the kill must have its CDR.
  */
 public class ApplianceBillingIT {
-    private final List<Process> started = new ArrayList<>();
+    private final Started started = new Started();
 
     private static int freePort() throws Exception {
         return DistributionIT.freePort();
-    }
-
-    private Process start(Path dir, Map<String, String> env, String... cmd) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true)
-                .redirectOutput(dir.resolve(new File(cmd[0]).getName() + "-" + System.nanoTime() + ".out").toFile());
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        started.add(p);
-        return p;
     }
 
     static void set(Path cfg, String key, String value) throws IOException {
@@ -223,13 +213,13 @@ public class ApplianceBillingIT {
         Path sippDir = Path.of(System.getProperty("openrm.sipp.dir"));
         Path work = Files.createTempDirectory("openrm-it-drain");
         try {
-            Process karaf = start(base, env, base.resolve("bin/karaf").toString(), "server");
+            Process karaf = started.start(base, env, base.resolve("bin/karaf").toString(), "server");
             awaitSip(sip, 120_000);
-            start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
+            started.start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
                     Integer.toString(mcp), "-nostdin", "-trace_err");
             Thread.sleep(500);
             // calls held 6 s, 20 a second: about 120 in progress when the node is told to stop
-            Process uac = start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
+            Process uac = started.start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
                     "-p", Integer.toString(uacPort), "-s", "5551234", "-m", "600", "-r", "20", "-d", "6000",
                     "-nostdin", "-trace_err", "-trace_msg", "127.0.0.1:" + sip);
             Thread.sleep(9000);
@@ -272,11 +262,7 @@ public class ApplianceBillingIT {
             assertTrue("the shutdown drain was logged", log.contains("Shutdown drain done"));
             assertEquals("ended calls without a CDR on the broker: " + noCdr, 0, noCdr.size());
         } finally {
-            for (Process p : started) {
-                p.descendants().forEach(ProcessHandle::destroyForcibly);
-                p.destroyForcibly();
-                p.waitFor(10, TimeUnit.SECONDS);
-            }
+            started.stopAll();
             broker.stop();
         }
     }
@@ -312,17 +298,17 @@ public class ApplianceBillingIT {
         Path sippDir = Path.of(System.getProperty("openrm.sipp.dir"));
         Path work = Files.createTempDirectory("openrm-it-billing");
         try {
-            Process karaf = start(base, env, base.resolve("bin/karaf").toString(), "server");
+            Process karaf = started.start(base, env, base.resolve("bin/karaf").toString(), "server");
             awaitSip(sip, 90_000);
-            start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
+            started.start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
                     Integer.toString(mcp), "-nostdin", "-trace_err");
             Thread.sleep(500);
-            Process uac = start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
+            Process uac = started.start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
                     "-p", Integer.toString(uacPort), "-s", "5551234", "-m", "100000", "-r", "50", "-d", "1000",
                     "-nostdin", "-trace_err", "-trace_msg", "127.0.0.1:" + sip);
             Thread.sleep(6000);
             // billing swapped under load, as an operator does it
-            Process client = start(base, env, base.resolve("bin/client").toString(), "-a", Integer.toString(ssh), "-u", "it",
+            Process client = started.start(base, env, base.resolve("bin/client").toString(), "-a", Integer.toString(ssh), "-u", "it",
                     "-p", "it-secret", "-r", "10", "-d", "1", "bundle:update org.openrm.billing file:"
                             + System.getProperty("openrm.billing.jar"));
             assertTrue("bin/client did not finish", client.waitFor(60, TimeUnit.SECONDS));
@@ -338,7 +324,7 @@ public class ApplianceBillingIT {
             Set<String> ended = endedCalls(work);
 
             // started again: the spool left by the killed JVM is delivered
-            start(base, env, base.resolve("bin/karaf").toString(), "server");
+            started.start(base, env, base.resolve("bin/karaf").toString(), "server");
             awaitSip(sip, 90_000);
             Map<String, String> cdrByCallId = cdrs(brokerPort);
             Set<String> missing = new HashSet<>(ended);
@@ -350,11 +336,7 @@ public class ApplianceBillingIT {
             assertEquals("calls that ended before the kill without a CDR: " + missing, 0, missing.size());
             assertTrue(killedAt > 0);
         } finally {
-            for (Process p : started) {
-                p.descendants().forEach(ProcessHandle::destroyForcibly);
-                p.destroyForcibly();
-                p.waitFor(10, TimeUnit.SECONDS);
-            }
+            started.stopAll();
             broker.stop();
         }
     }

@@ -3,7 +3,6 @@ package org.openrm.itest;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 
-import java.io.File;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -35,7 +34,7 @@ import org.junit.Test;
 public class ClusterIT {
     private static final int LIMIT = 20;
     private static final int PORTS = 30;
-    private final List<Process> started = new ArrayList<>();
+    private final Started started = new Started();
     private final Path sipp = Path.of(System.getProperty("openrm.sipp.dir"));
 
     private final class Node {
@@ -92,7 +91,7 @@ public class ClusterIT {
         }
 
         void start() throws IOException {
-            karaf = ClusterIT.this.start(base, Map.of("OPENRM_JAVA_OPTS", "-Xms384m -Xmx384m -XX:+UseSerialGC"),
+            karaf = started.start(base, Map.of("OPENRM_JAVA_OPTS", "-Xms384m -Xmx384m -XX:+UseSerialGC"),
                     in(netns, base.resolve("bin/karaf").toString(), "server"));
         }
 
@@ -131,7 +130,7 @@ public class ClusterIT {
                     return out;
                 }
             }
-            throw new AssertionError(id + ": rm:cluster never matched /" + regex + "/: " + out + "\n" + tail(log()));
+            throw new AssertionError(id + ": rm:cluster never matched /" + regex + "/: " + out + "\n" + Started.tail(log(), 4000));
         }
     }
 
@@ -164,19 +163,6 @@ public class ClusterIT {
         assertTrue(String.join(" ", cmd) + ": " + out, p.waitFor(20, TimeUnit.SECONDS) && p.exitValue() == 0);
     }
 
-    private static String tail(String s) {
-        return s.substring(Math.max(0, s.length() - 4000));
-    }
-
-    private Process start(Path dir, Map<String, String> env, String... cmd) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true)
-                .redirectOutput(dir.resolve(new File(cmd[0]).getName() + "-" + System.nanoTime() + ".out").toFile());
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        started.add(p);
-        return p;
-    }
-
     /** A free port whose +100 is free too (JGroups' FD_SOCK2 listens there). */
     private static int freeClusterPort() throws Exception {
         for (int i = 0; i < 100; i++) {
@@ -199,14 +185,14 @@ public class ClusterIT {
 
     /** A sipp SIP Server in network namespace {@code ns} (null: the host's loopback). */
     private Process uacIn(String ns, Path dir, int port, int target, int rate, int calls) throws IOException {
-        return start(dir, Map.of(), in(ns, "sipp", "-sf", sipp.resolve("uac-limited.xml").toString(), "-i", "127.0.0.1",
+        return started.start(dir, Map.of(), in(ns, "sipp", "-sf", sipp.resolve("uac-limited.xml").toString(), "-i", "127.0.0.1",
                 "-p", Integer.toString(port), "-s", "5551234", "-r", Integer.toString(rate), "-m", Integer.toString(calls),
                 "-d", "2000", "-nostdin", "-trace_shortmsg", "-trace_err", "127.0.0.1:" + target));
     }
 
     /** The SIP Server of a node whose BYEs go to another node (the survivor, once the first is gone). */
     private Process uacByeVia(Path dir, int port, int target, int byeTarget, int rate, int calls) throws IOException {
-        return start(dir, Map.of(), "sipp", "-sf", sipp.resolve("uac-survivor.xml").toString(), "-i", "127.0.0.1",
+        return started.start(dir, Map.of(), "sipp", "-sf", sipp.resolve("uac-survivor.xml").toString(), "-i", "127.0.0.1",
                 "-p", Integer.toString(port), "-s", "5551234", "-r", Integer.toString(rate), "-m", Integer.toString(calls),
                 "-d", "2000", "-key", "survivor_port", Integer.toString(byeTarget), "-nostdin", "-trace_shortmsg",
                 "-trace_err", "127.0.0.1:" + target);
@@ -293,12 +279,7 @@ public class ClusterIT {
             broker.stop();
             broker = null;
         }
-        for (Process p : started) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-            p.waitFor(10, TimeUnit.SECONDS);
-        }
-        started.clear();
+        started.stopAll();
         for (String ns : namespaces) {
             try {
                 ip("netns", "del", ns); // its veth end goes with it, and the peer end with that
@@ -370,7 +351,7 @@ public class ClusterIT {
         // the members find each other by DNS (discovery = dns): the A records of one name, served by a real DNS
         // server (dnsmasq) in the first namespace
         Path dns = Files.createTempDirectory("openrm-it-dns");
-        start(dns, Map.of(), in(nsA, "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
+        started.start(dns, Map.of(), in(nsA, "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
                 "--listen-address=" + ipA, "--port=53", "--host-record=members.openrm.test," + ipA,
                 "--host-record=members.openrm.test," + ipB, "--pid-file=" + dns.resolve("dnsmasq.pid"),
                 "--log-facility=" + dns.resolve("dnsmasq.log"), "--log-queries"));
@@ -391,7 +372,7 @@ public class ClusterIT {
         }
         Path ms = Files.createTempDirectory("openrm-it-partition-ms");
         for (String ns : List.of(nsA, nsB)) {
-            start(ms, Map.of(), in(ns, "sipp", "-sf", sipp.resolve("uas-via.xml").toString(), "-i", "127.0.0.1", "-p",
+            started.start(ms, Map.of(), in(ns, "sipp", "-sf", sipp.resolve("uas-via.xml").toString(), "-i", "127.0.0.1", "-p",
                     Integer.toString(mcp), "-nostdin", "-trace_shortmsg"));
         }
         a.start();
@@ -404,7 +385,7 @@ public class ClusterIT {
             }
         }
         String dnsLog = Files.exists(dns.resolve("dnsmasq.log")) ? Files.readString(dns.resolve("dnsmasq.log")) : "";
-        assertTrue("the members found each other through the DNS server: " + tail(dnsLog),
+        assertTrue("the members found each other through the DNS server: " + Started.tail(dnsLog, 4000),
                 dnsLog.contains("query[A] members.openrm.test"));
         Path wa = Files.createTempDirectory("openrm-it-partition-uac-a");
         Path wb = Files.createTempDirectory("openrm-it-partition-uac-b");
@@ -466,7 +447,7 @@ public class ClusterIT {
         a.configure(mcp, pa, peers, brokerPort, 1);
         b.configure(mcp, pb, peers, brokerPort, 2);
         Path ms = Files.createTempDirectory("openrm-it-cluster-ms");
-        start(ms, Map.of(), "sipp", "-sf", sipp.resolve("uas-via.xml").toString(), "-i", "127.0.0.1", "-p",
+        started.start(ms, Map.of(), "sipp", "-sf", sipp.resolve("uas-via.xml").toString(), "-i", "127.0.0.1", "-p",
                 Integer.toString(mcp), "-nostdin", "-trace_shortmsg");
         a.start();
         b.start();

@@ -4,7 +4,6 @@ import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertTrue;
 
-import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -32,18 +31,9 @@ import org.openrm.configsync.internal.EtcdCluster;
 public class ConfigSyncIT {
     private static final String PREFIX = "/openrm/it/";
     private static final ObjectMapper JSON = new ObjectMapper();
-    private final List<Process> started = new ArrayList<>();
+    private final Started started = new Started();
     private Path base;
     private int ssh;
-
-    private Process start(Path dir, Map<String, String> env, String... cmd) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true)
-                .redirectOutput(dir.resolve(new File(cmd[0]).getName() + "-" + System.nanoTime() + ".out").toFile());
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        started.add(p);
-        return p;
-    }
 
     private String console(String command) throws Exception {
         Process p = new ProcessBuilder(base.resolve("bin/client").toString(), "-a", Integer.toString(ssh), "-u", "it", "-p",
@@ -70,11 +60,7 @@ public class ConfigSyncIT {
             }
             Thread.sleep(50);
         }
-        throw new AssertionError("no log line /" + regex + "/ within " + maxMs + " ms; log tail:\n" + tail(log()));
-    }
-
-    private static String tail(String s) {
-        return s.substring(Math.max(0, s.length() - 4000));
+        throw new AssertionError("no log line /" + regex + "/ within " + maxMs + " ms; log tail:\n" + Started.tail(log(), 4000));
     }
 
     private static long logTime(String line) {
@@ -168,12 +154,7 @@ public class ConfigSyncIT {
     }
 
     private void stopAll() throws InterruptedException {
-        for (Process p : started) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-            p.waitFor(10, TimeUnit.SECONDS);
-        }
-        started.clear();
+        started.stopAll();
     }
 
     /** etcd's JSON gateway, for what etcdctl would do one process per key: a token and transactions of 128 puts. */
@@ -236,7 +217,7 @@ public class ConfigSyncIT {
             }
             Map<String, String> env = Map.of("OPENRM_JAVA_OPTS", "-Xms256m -Xmx256m -XX:+UseSerialGC");
             for (Path home : homes) {
-                karafs.add(start(home, env, home.resolve("bin/karaf").toString(), "server"));
+                karafs.add(started.start(home, env, home.resolve("bin/karaf").toString(), "server"));
             }
             long end = System.currentTimeMillis() + 120_000;
             String nodes = "";
@@ -308,7 +289,7 @@ public class ConfigSyncIT {
             ApplianceBillingIT.set(sync, "username", "openrm");
             ApplianceBillingIT.set(sync, "password", "Wrong-pw-13");
             Map<String, String> env = Map.of("OPENRM_JAVA_OPTS", "-Xms1g -Xmx1g -XX:+UseParallelGC");
-            start(base, env, base.resolve("bin/karaf").toString(), "server");
+            started.start(base, env, base.resolve("bin/karaf").toString(), "server");
             ApplianceBillingIT.awaitSip(sip, 90_000);
             Matcher refused = awaitLog(0, "(?m)^.*Config sync: the config server refused openrm: .*$", 30_000);
             assertTrue(refused.group(), refused.group().contains("authentication failed"));
@@ -379,11 +360,11 @@ public class ConfigSyncIT {
 
             Path uasA = Files.createTempDirectory("openrm-it-uas-a"), uasB = Files.createTempDirectory("openrm-it-uas-b");
             Path work = Files.createTempDirectory("openrm-it-uac"), work2 = Files.createTempDirectory("openrm-it-uac2");
-            start(uasA, Map.of(), "sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
+            started.start(uasA, Map.of(), "sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
                     Integer.toString(mcpA), "-nostdin", "-trace_msg");
-            start(uasB, Map.of(), "sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
+            started.start(uasB, Map.of(), "sipp", "-sf", sippDir.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
                     Integer.toString(mcpB), "-nostdin", "-trace_msg");
-            Process karaf = start(base, env, base.resolve("bin/karaf").toString(), "server");
+            Process karaf = started.start(base, env, base.resolve("bin/karaf").toString(), "server");
             ApplianceBillingIT.awaitSip(sip, 90_000);
             awaitLog(0, "Config sync: model of revision \\d+ in force \\(read of 8 keys", 30_000);
             String route = console("rm:route 5551234");
@@ -406,7 +387,7 @@ public class ConfigSyncIT {
             assertTrue("both media servers in service: " + resources, both);
 
             // the steady load: every one of these calls must succeed, whatever happens to etcd
-            Process uac = start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
+            Process uac = started.start(work, Map.of(), "sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
                     "-p", Integer.toString(uacPort), "-s", "5551234", "-r", "40", "-d", "1000", "-nostdin", "-trace_err",
                     "-trace_stat", "-stf", "stat.csv", "-fd", "1", "127.0.0.1:" + sip);
             Thread.sleep(3000);
@@ -458,7 +439,7 @@ public class ConfigSyncIT {
             assertTrue("the model in force after the refusals: " + route, route.contains("welcome") && route.contains("Resource:    a"));
 
             // a tenant limit lowered under load: admissions follow it, calls in progress are not cut
-            Process uac2 = start(work2, Map.of(), "sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
+            Process uac2 = started.start(work2, Map.of(), "sipp", "-sf", sippDir.resolve("uac.xml").toString(), "-i", "127.0.0.1",
                     "-p", Integer.toString(uac2Port), "-s", "5550000", "-r", "20", "-d", "2000", "-m", "400", "-nostdin",
                     "-trace_err", "127.0.0.1:" + sip);
             Thread.sleep(3000);
@@ -481,7 +462,7 @@ public class ConfigSyncIT {
             }
             System.out.printf("config sync: tenant limit 200 -> 5 under 20 calls/s x 2 s: usage before %s, after %s%n",
                     before.replaceAll("\\s+", " "), usage);
-            assertTrue("calls rejected at the new limit: " + tail(errs), errs.contains("486"));
+            assertTrue("calls rejected at the new limit: " + Started.tail(errs, 4000), errs.contains("486"));
             // every unexpected message sipp saw answers an INVITE (the new limit); none ends a call in progress
             Matcher unexpected = Pattern.compile("received '(SIP/2.0 \\d+)[^']*?CSeq:\\s*(\\d+ \\w+)").matcher(errs);
             int atInvite = 0;
@@ -576,13 +557,13 @@ public class ConfigSyncIT {
                 c.cut();
             }
             from = log().length();
-            start(base, env, base.resolve("bin/karaf").toString(), "server");
+            started.start(base, env, base.resolve("bin/karaf").toString(), "server");
             ApplianceBillingIT.awaitSip(sip, 90_000);
             awaitLog(from, "starting from the last good model cached at", 30_000);
             route = console("rm:route 5551234");
             assertTrue("routes by the cached model: " + route, route.contains("welcome"));
             String all = log();
-            assertFalse("config sync failed: " + tail(all), all.contains("Config sync failed"));
+            assertFalse("config sync failed: " + Started.tail(all, 4000), all.contains("Config sync failed"));
         } finally {
             for (Cutter c : cutters) {
                 c.close();

@@ -128,7 +128,7 @@ public class FeaturesAloneIT {
                 String logText = Files.exists(log) ? Files.readString(log) : "";
                 assertTrue(feature + ": bundles " + bundles + " Active and '" + marker + "' logged; feature:install said:\n"
                         + install + "\nbundle:list says:\n" + list + "\nkaraf.log (without ssh logins):\n"
-                        + tail(logText.lines().filter(l -> !l.contains("authenticated")).collect(java.util.stream.Collectors.joining("\n"))), ok);
+                        + Started.tail(logText.lines().filter(l -> !l.contains("authenticated")).collect(java.util.stream.Collectors.joining("\n")), 6000), ok);
                 for (String c : cfgs) {
                     Path cfg = home.resolve("etc").resolve(c);
                     String text = Files.exists(cfg) ? Files.readString(cfg) : "";
@@ -152,7 +152,4 @@ public class FeaturesAloneIT {
         System.out.println("features alone on plain Karaf 4.4.10: " + report);
     }
 
-    private static String tail(String s) {
-        return s.length() > 6000 ? s.substring(s.length() - 6000) : s;
-    }
 }

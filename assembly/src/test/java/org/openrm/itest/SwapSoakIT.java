@@ -3,12 +3,10 @@ package org.openrm.itest;
 import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertTrue;
 
-import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,25 +30,12 @@ public class SwapSoakIT {
     private static final String[] BUNDLES = {"routing", "health", "billing", "ops", "snmp", "configsync", "cluster",
         "sip", "sip"};
     private static final int RATE = 30;
-    private final List<Process> started = new ArrayList<>();
+    private final Started started = new Started();
     private final Path sipp = Path.of(System.getProperty("openrm.sipp.dir"));
-
-    private Process start(Path dir, Map<String, String> env, String... cmd) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true)
-                .redirectOutput(dir.resolve(new File(cmd[0]).getName() + "-" + System.nanoTime() + ".out").toFile());
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        started.add(p);
-        return p;
-    }
 
     @After
     public void stopAll() throws Exception {
-        for (Process p : started) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-            p.waitFor(10, TimeUnit.SECONDS);
-        }
+        started.stopAll();
     }
 
     @Test
@@ -86,12 +71,12 @@ public class SwapSoakIT {
                 + "_g_\\:admingroup = group,admin,manager,viewer,systembundles,ssh\n");
         BrokerService broker = ApplianceBillingIT.broker(brokerPort);
         try {
-            start(base, Map.of("OPENRM_JAVA_OPTS", "-Xms512m -Xmx512m -XX:+UseSerialGC"), base.resolve("bin/karaf").toString(),
+            started.start(base, Map.of("OPENRM_JAVA_OPTS", "-Xms512m -Xmx512m -XX:+UseSerialGC"), base.resolve("bin/karaf").toString(),
                     "server");
             ApplianceBillingIT.awaitSip(sip, 120_000); // 200 once warm
-            start(base, Map.of(), "sipp", "-sf", sipp.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
+            started.start(base, Map.of(), "sipp", "-sf", sipp.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
                     Integer.toString(mcpU), "-t", "u1", "-nostdin");
-            start(base, Map.of(), "sipp", "-sf", sipp.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
+            started.start(base, Map.of(), "sipp", "-sf", sipp.resolve("uas.xml").toString(), "-i", "127.0.0.1", "-p",
                     Integer.toString(mcpT), "-t", "t1", "-nostdin");
             // both media servers answer health's pings before the load starts
             String ready = "";
@@ -174,7 +159,7 @@ public class SwapSoakIT {
     }
 
     private Process uac(Path dir, int port, int target, String transport) throws IOException {
-        return start(dir, Map.of(), "sipp", "-sf", sipp.resolve("uac.xml").toString(), "-i", "127.0.0.1", "-p",
+        return started.start(dir, Map.of(), "sipp", "-sf", sipp.resolve("uac.xml").toString(), "-i", "127.0.0.1", "-p",
                 Integer.toString(port), "-t", transport, "-s", "5551234", "-r", Integer.toString(RATE), "-m", "1000000",
                 "-d", "1000", "-nostdin", "-trace_err", "-trace_stat", "-stf", "stat.csv", "-fd", "1",
                 "127.0.0.1:" + target);

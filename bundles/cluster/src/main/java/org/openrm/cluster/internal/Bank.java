@@ -109,6 +109,8 @@ public final class Bank implements Receiver, AutoCloseable {
      */
     private final Set<String> forgotten = new HashSet<>();
     private volatile Status status = Status.starting();
+    /** The departed members forgotten, as {@code rm:cluster} shows them; rebuilt with the status. */
+    private volatile List<String> forgottenView = List.of();
 
     /** What {@code rm:cluster} and readiness show; rebuilt on the protocol thread. */
     public record Status(String state, long viewId, String coordinator, List<String> members, List<String> departed,
@@ -205,6 +207,9 @@ public final class Bank implements Receiver, AutoCloseable {
                 out.complete(member + " holds no share in this node's table");
             } else {
                 forgotten.add(member);
+                dirty = true;
+                persist(true);
+                publishStatus();
                 LOG.warn("Cluster: departed member {} forgotten by the operator (confirmed dead): its share returns to "
                         + "the cluster as its calls end", member);
                 multicast(new Wire(Wire.FORGET, viewId, epoch, Map.of(member, new int[] {0}), null, null), false);
@@ -224,6 +229,11 @@ public final class Bank implements Receiver, AutoCloseable {
         return status;
     }
 
+    /** Departed members the operator confirmed dead (kept in the table's file across restarts). */
+    List<String> forgotten() {
+        return forgottenView;
+    }
+
     /** {messages sent, bytes sent, units moved} since start. */
     long[] traffic() {
         return new long[] {sentMessages.get(), sentBytes.get(), moved.get()};
@@ -238,7 +248,9 @@ public final class Bank implements Receiver, AutoCloseable {
             Wire w = Wire.decode(b, 0, b.length);
             w.table.forEach((m, row) -> table.put(m, new HashMap<>(row)));
             created.putAll(w.created);
-            LOG.info("Cluster table of {} member(s) and {} limit(s) read from {}", table.size(), created.size(), store);
+            forgotten.addAll(w.keys.keySet()); // members the operator confirmed dead stay forgotten across a restart
+            LOG.info("Cluster table of {} member(s) and {} limit(s) read from {}{}", table.size(), created.size(), store,
+                    forgotten.isEmpty() ? "" : "; forgotten (confirmed dead): " + new java.util.TreeSet<>(forgotten));
         } catch (Exception e) {
             LOG.warn("Cluster table in {} not readable, ignored: {}", store, e.toString());
         }
@@ -251,7 +263,9 @@ public final class Bank implements Receiver, AutoCloseable {
         }
         try {
             java.nio.file.Path tmp = store.resolveSibling(store.getFileName() + ".tmp");
-            java.nio.file.Files.write(tmp, new Wire(Wire.STATE, 0, 0, null, table, created).encode());
+            Map<String, int[]> dead = new HashMap<>();
+            forgotten.forEach(m -> dead.put(m, new int[] {0}));
+            java.nio.file.Files.write(tmp, new Wire(Wire.STATE, 0, 0, dead, table, created).encode());
             java.nio.file.Files.move(tmp, store, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
                     java.nio.file.StandardCopyOption.ATOMIC_MOVE);
             dirty = false;
@@ -378,7 +392,9 @@ public final class Bank implements Receiver, AutoCloseable {
                 joined.isEmpty() ? "" : ", joined " + joined, left.isEmpty() ? "" : ", left " + left);
         reports.keySet().retainAll(now);
         refusalsSeen.keySet().retainAll(now);
-        forgotten.removeAll(now); // back after all: it reports what it holds like any member
+        if (forgotten.removeAll(now)) { // back after all: it reports what it holds like any member
+            dirty = true;
+        }
         if (new HashSet<>(now).size() < now.size()) {
             LOG.error("Cluster view {}: two members share a node.id ({}): shares cannot be told apart; give each node its own",
                     viewId, now);
@@ -394,6 +410,12 @@ public final class Bank implements Receiver, AutoCloseable {
         }
         if (coordinator) {
             startReconcile();
+            if (!forgotten.isEmpty()) {
+                // a member that joined since the operator's word hears it too (it may coordinate one day)
+                Map<String, int[]> dead = new HashMap<>();
+                forgotten.forEach(m -> dead.put(m, new int[] {0}));
+                multicast(new Wire(Wire.FORGET, viewId, epoch, dead, null, null), false);
+            }
         }
         publishStatus();
     }
@@ -508,6 +530,8 @@ public final class Bank implements Receiver, AutoCloseable {
             }
             case Wire.FORGET -> w.keys.keySet().forEach(m -> {
                 if (!memberNames().contains(m) && forgotten.add(m)) {
+                    dirty = true;
+                    publishStatus();
                     LOG.warn("Cluster: departed member {} forgotten (confirmed dead by the operator on {}): its share "
                             + "returns to the cluster as its calls end", m, name(src));
                 }
@@ -946,6 +970,7 @@ public final class Bank implements Receiver, AutoCloseable {
         String state = view == null ? "joining" : ready ? "member" : "reconciling";
         Map<String, Integer> inForce = new TreeMap<>();
         created.forEach((k, v) -> inForce.put(k, v - entry(RETIRED, k)));
+        forgottenView = List.copyOf(new java.util.TreeSet<>(forgotten));
         status = new Status(state, viewId, coord == null ? null : name(coord), members, departed,
                 inForce, copy, new TreeMap<>(own()), droppedReports.get(), viewChanges);
     }

@@ -288,6 +288,12 @@ public class ClusterNode implements ReadinessCondition, ClusterMembership {
         return b == null ? null : b.status();
     }
 
+    /** Departed members forgotten by the operator ({@code rm:cluster-forget}), empty when the node runs alone. */
+    public List<String> forgotten() {
+        Bank b = bank;
+        return b == null ? List.of() : b.forgotten();
+    }
+
     /** {@code rm:cluster-forget}: see {@link Bank#forget}. */
     public String forget(String member) {
         Bank b = bank;

@@ -157,6 +157,45 @@ class ProxyBehaviourTest {
         }
     }
 
+    /**
+     * The same while the first sender's INVITE is still being handed to the proxy logic, before its transaction is
+     * in the stack's table (here held 600 ms there): the stack's pending-delivery check, keyed by branch alone, took
+     * the second sender's INVITE for a retransmission of the first and dropped it (over TCP, lost for good).
+     */
+    @Test
+    void aBranchReusedWhileTheFirstIsStillInDeliveryIsANewTransaction() throws Exception {
+        int p = Sipp.freePort(), mcp = Sipp.freePort();
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(mcp, 10), Map.of("invite.timeout.ms", 5000));
+             RawSip ua1 = new RawSip();
+             RawSip ua2 = new RawSip();
+             RawSip media = new RawSip(mcp)) {
+            java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
+            rm.proxy.testHook(r -> {
+                if ("INVITE".equals(r.getMethod()) && held.getCount() > 0) {
+                    held.countDown();
+                    try {
+                        Thread.sleep(600); // the first INVITE's delivery to the logic lasts
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            });
+            String branch = "z9hG4bK-pending-" + System.nanoTime();
+            String first = RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua1.port(), 70, "")
+                    .replaceFirst("branch=[^\n]*", "branch=" + branch);
+            String second = RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua2.port(), 70, "")
+                    .replaceFirst("branch=[^\n]*", "branch=" + branch);
+            ua1.send(first, p);
+            assertTrue(held.await(5, java.util.concurrent.TimeUnit.SECONDS), "the first INVITE reached the logic");
+            ua2.send(second, p); // while the first is still in delivery, its transaction not yet made
+            ua2.expect("100 Trying");
+            ua1.expect("100 Trying");
+            java.util.Set<String> branches = downstreamBranches(media, 2000);
+            assertEquals(2, branches.size(), "one downstream branch per sender: " + branches);
+            assertEquals(2, rm.store.size());
+        }
+    }
+
     /** The top Via branches of the INVITEs {@code media} receives within {@code ms}. */
     private static java.util.Set<String> downstreamBranches(RawSip media, long ms) throws Exception {
         java.util.Set<String> out = new java.util.TreeSet<>();

@@ -185,13 +185,61 @@ public final class ProxyStack extends SipStackImpl {
      * reference stack keys its table by the branch alone and, when it creates a transaction, keeps the first one
      * under that key: a second sender that picks the same branch had its request refused as "already exists" and
      * swallowed. Such transactions ("colliders") live here, under branch and sent-by, bounded; the table's entry
-     * stays the first sender's. One window stays: while the first sender's request is being handed to the
-     * listener (a fraction of a millisecond), the reference stack's pending-delivery check, keyed by branch alone,
-     * still drops the other sender's request; over UDP its retransmission then gets through.
+     * stays the first sender's. The same holds while a request is being handed to the listener: the reference
+     * stack's pending-delivery map, keyed by the branch alone, took another sender's request for a retransmission
+     * of the one in delivery and dropped it; a pending transaction of another sender is kept apart here too, and
+     * the lookup (given only the branch) is answered for the request this worker thread is handling.
      */
     static final int MAX_COLLIDERS = 10_000;
     private final java.util.concurrent.ConcurrentHashMap<String, SIPServerTransaction> colliders =
             new java.util.concurrent.ConcurrentHashMap<>();
+    /** Transactions in delivery to the listener whose branch another sender's transaction in delivery holds. */
+    private final java.util.concurrent.ConcurrentHashMap<String, SIPServerTransaction> pendingColliders =
+            new java.util.concurrent.ConcurrentHashMap<>();
+    /**
+     * The request this thread is handling, from {@link #newSIPServerRequest} on: the listener is reentrant, so the
+     * pending-delivery lookups of that request happen on the thread that received it.
+     */
+    private final ThreadLocal<SIPRequest> handling = new ThreadLocal<>();
+
+    @Override
+    public SIPServerTransaction findPendingTransaction(String txId) {
+        SIPServerTransaction p = super.findPendingTransaction(txId);
+        SIPRequest r = handling.get();
+        if (r == null || !rfc3261(txId) || !txId.equals(r.getTransactionId())) {
+            return p;
+        }
+        if (p != null && sameSentBy(p, r)) {
+            return p;
+        }
+        // the map's entry under this branch, if any, is another sender's: this request's own, if it has one
+        return pendingColliders.isEmpty() ? null : pendingColliders.get(colliderKey(txId, r));
+    }
+
+    @Override
+    public void putPendingTransaction(SIPServerTransaction st) {
+        String id = st.getTransactionId();
+        SIPServerTransaction other = rfc3261(id) ? super.findPendingTransaction(id) : null;
+        if (other != null && other != st && !sameSentBy(other, st.getOriginalRequest())) {
+            if (pendingColliders.size() < MAX_COLLIDERS) {
+                pendingColliders.put(colliderKey(id, st.getOriginalRequest()), st);
+            }
+            return; // past the bound, untracked: a retransmission of it meanwhile is delivered and found a duplicate
+        }
+        super.putPendingTransaction(st);
+    }
+
+    @Override
+    public void removePendingTransaction(SIPServerTransaction st) {
+        if (!pendingColliders.isEmpty() && pendingColliders.remove(colliderKey(st.getTransactionId(), st.getOriginalRequest()), st)) {
+            return;
+        }
+        // the reference stack removes by key: never another sender's entry
+        SIPServerTransaction p = super.findPendingTransaction(st.getTransactionId());
+        if (p == null || p == st) {
+            super.removePendingTransaction(st);
+        }
+    }
 
     private static String colliderKey(String txId, SIPMessage m) {
         Via v = m == null ? null : m.getTopmostVia();
@@ -204,6 +252,9 @@ public final class ProxyStack extends SipStackImpl {
 
     /** True unless both top Vias have a sent-by and they differ (a transaction without its request counts as same). */
     private static boolean sameSentBy(SIPServerTransaction st, SIPMessage m) {
+        if (m == null) {
+            return true;
+        }
         SIPRequest o = st.getOriginalRequest();
         Via a = m.getTopmostVia();
         Via b = o == null ? null : o.getTopmostVia();
@@ -265,6 +316,7 @@ public final class ProxyStack extends SipStackImpl {
 
     @Override
     public ServerRequestInterface newSIPServerRequest(SIPRequest request, MessageChannel channel) {
+        handling.set(request);
         EdgeGuard e = edge;
         if (e != null && !e.admit(request, channel)) {
             return DROPPED; // answered or dropped at the edge (null would make the TCP path answer 503)

@@ -37,6 +37,9 @@ public class ClusterCommand implements Action {
         System.out.printf("view         %d, coordinator %s%n", s.viewId(), s.coordinator());
         System.out.printf("members      %s%n", s.members());
         System.out.printf("departed     %s%s%n", s.departed(), s.departed().isEmpty() ? "" : " (their shares held for them)");
+        if (!node.forgotten().isEmpty()) {
+            System.out.printf("forgotten    %s (confirmed dead: shares follow their live calls)%n", node.forgotten());
+        }
         if (s.droppedReports() > 0) {
             System.out.printf("dropped      %d reports (protocol thread behind)%n", s.droppedReports());
         }
