@@ -410,14 +410,21 @@ public final class Bank implements Receiver, AutoCloseable {
         }
         if (coordinator) {
             startReconcile();
-            if (!forgotten.isEmpty()) {
-                // a member that joined since the operator's word hears it too (it may coordinate one day)
-                Map<String, int[]> dead = new HashMap<>();
-                forgotten.forEach(m -> dead.put(m, new int[] {0}));
-                multicast(new Wire(Wire.FORGET, viewId, epoch, dead, null, null), false);
-            }
         }
+        // every member that knows it repeats it to each new view: a member that joined since the operator's word
+        // hears it too, whichever member coordinates (a newcomer that merges in may become the coordinator)
+        announceForgotten();
         publishStatus();
+    }
+
+    /** Tells the view which departed members the operator confirmed dead (tiny; at each view and every 50 rounds). */
+    private void announceForgotten() {
+        if (forgotten.isEmpty()) {
+            return;
+        }
+        Map<String, int[]> dead = new HashMap<>();
+        forgotten.forEach(m -> dead.put(m, new int[] {0}));
+        multicast(new Wire(Wire.FORGET, viewId, epoch, dead, null, null), false);
     }
 
     private void startReconcile() {
@@ -626,6 +633,9 @@ public final class Bank implements Receiver, AutoCloseable {
         }
         round++;
         persist(false);
+        if (round % 50 == 0) {
+            announceForgotten(); // a repetition lost on the way is sent again
+        }
         Map<String, int[]> mine = own();
         if (!coordinator) {
             Map<String, int[]> changed = new HashMap<>();

@@ -413,13 +413,13 @@ class BankTest {
         String said = a.bank.forget("n3");
         assertTrue(said.startsWith("n3 forgotten"), said);
         assertEquals(List.of("n3"), a.bank.forgotten());
-        await("n2 heard it", 5_000, () -> b.bank.forgotten().equals(List.of("n3")));
+        await("n2 heard it", 15_000, () -> b.bank.forgotten().equals(List.of("n3")));
         // n2 comes back with no file at all: it learns it from the coordinator
         b.crash();
         java.nio.file.Files.deleteIfExists(b.store);
         b.start(peers);
         await("n2 back", 20_000, () -> a.viewSize() == 2 && b.viewSize() == 2);
-        await("the newcomer told", 5_000, () -> b.bank.forgotten().equals(List.of("n3")));
+        await("the newcomer told", 15_000, () -> b.bank.forgotten().equals(List.of("n3")));
         // n1 restarts alone: only its file can tell it
         b.crash();
         a.crash();
