@@ -263,9 +263,8 @@ public final class Bank implements Receiver, AutoCloseable {
         }
         try {
             java.nio.file.Path tmp = store.resolveSibling(store.getFileName() + ".tmp");
-            Map<String, int[]> dead = new HashMap<>();
-            forgotten.forEach(m -> dead.put(m, new int[] {0}));
-            java.nio.file.Files.write(tmp, new Wire(Wire.STATE, 0, 0, dead, table, created).encode());
+            // the file is a STATE whose keys are the forgotten members (see Wire.keys)
+            java.nio.file.Files.write(tmp, new Wire(Wire.STATE, 0, 0, forgottenKeys(), table, created).encode());
             java.nio.file.Files.move(tmp, store, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
                     java.nio.file.StandardCopyOption.ATOMIC_MOVE);
             dirty = false;
@@ -419,12 +418,16 @@ public final class Bank implements Receiver, AutoCloseable {
 
     /** Tells the view which departed members the operator confirmed dead (tiny; at each view and every 50 rounds). */
     private void announceForgotten() {
-        if (forgotten.isEmpty()) {
-            return;
+        if (!forgotten.isEmpty()) {
+            multicast(new Wire(Wire.FORGET, viewId, epoch, forgottenKeys(), null, null), false);
         }
+    }
+
+    /** The forgotten members as a message's keys (member → {0}): FORGET, and the table's file. */
+    private Map<String, int[]> forgottenKeys() {
         Map<String, int[]> dead = new HashMap<>();
         forgotten.forEach(m -> dead.put(m, new int[] {0}));
-        multicast(new Wire(Wire.FORGET, viewId, epoch, dead, null, null), false);
+        return dead;
     }
 
     private void startReconcile() {

@@ -35,7 +35,10 @@ final class Wire {
     final byte type;
     final long view;
     final int epoch;
-    /** REPORT/STATE: key → {count, share, refusals}; REVOKE/YIELDED: key → {n}. */
+    /**
+     * REPORT/STATE: key → {count, share, refusals}; REVOKE/YIELDED: key → {n}; FORGET, and the STATE that the table's
+     * file holds: member → {0}, the members the operator confirmed dead.
+     */
     final Map<String, int[]> keys;
     /** STATE/ALLOC: member → key → share (the table); COMMIT: member → key → granted. */
     final Map<String, Map<String, Integer>> table;
