@@ -136,10 +136,8 @@ class ProxyBehaviourTest {
              RawSip ua2 = new RawSip();
              RawSip media = new RawSip(mcp)) {
             String branch = "z9hG4bK-same-" + System.nanoTime();
-            String first = RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua1.port(), 70, "")
-                    .replaceFirst("branch=[^\n]*", "branch=" + branch);
-            String second = RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua2.port(), 70, "")
-                    .replaceFirst("branch=[^\n]*", "branch=" + branch);
+            String first = inviteWithBranch(p, ua1, branch);
+            String second = inviteWithBranch(p, ua2, branch);
             ua1.send(first, p);
             ua1.expect("100 Trying"); // the first sender's transaction is in place (see ProxyStack on the window before)
             ua2.send(second, p);
@@ -181,10 +179,8 @@ class ProxyBehaviourTest {
                 }
             });
             String branch = "z9hG4bK-pending-" + System.nanoTime();
-            String first = RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua1.port(), 70, "")
-                    .replaceFirst("branch=[^\n]*", "branch=" + branch);
-            String second = RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua2.port(), 70, "")
-                    .replaceFirst("branch=[^\n]*", "branch=" + branch);
+            String first = inviteWithBranch(p, ua1, branch);
+            String second = inviteWithBranch(p, ua2, branch);
             ua1.send(first, p);
             assertTrue(held.await(5, java.util.concurrent.TimeUnit.SECONDS), "the first INVITE reached the logic");
             ua2.send(second, p); // while the first is still in delivery, its transaction not yet made
@@ -194,6 +190,11 @@ class ProxyBehaviourTest {
             assertEquals(2, branches.size(), "one downstream branch per sender: " + branches);
             assertEquals(2, rm.store.size());
         }
+    }
+
+    /** An INVITE to the proxy on {@code p} from {@code ua} whose top Via has {@code branch}. */
+    private static String inviteWithBranch(int p, RawSip ua, String branch) {
+        return RawSip.request("INVITE", "sip:123@127.0.0.1:" + p, ua.port(), 70, "").replaceFirst("branch=[^\n]*", "branch=" + branch);
     }
 
     /** The top Via branches of the INVITEs {@code media} receives within {@code ms}. */
