@@ -55,8 +55,17 @@ public @interface SipConfig {
             + "responses to them, are relayed from their received bytes on the receive thread (Route popped, "
             + "Max-Forwards decremented, Via added or removed, nothing else touched) instead of being parsed and "
             + "re-encoded by the SIP stack; whatever cannot be relayed exactly goes through the stack. Off by default: "
-            + "it moves that work onto the one UDP receive thread, whose backlog the overload guard cannot see")
+            + "past capacity the UDP receive thread, which screens and relays, is starved and its backlog waits in the "
+            + "kernel's socket buffer, where the overload guard cannot see it (bench/README.md)")
     boolean raw_relay() default false;
+
+    @AttributeDefinition(description = "Threads that send what the byte-level relay decided, off the UDP receive "
+            + "thread (1 to 8; one keeps a dialog's messages in order). Their queue's delay counts for the overload guard")
+    int raw_relay_threads() default 1;
+
+    @AttributeDefinition(description = "Messages relayed from their bytes that may wait for a sender thread; when "
+            + "full, the receive thread sends them itself")
+    int raw_relay_queue() default 10000;
 
     @AttributeDefinition(description = "Messages that waited longer than this in the SIP stack's queue are "
             + "dropped (peers retransmit them); keeps the queue short when openrm is saturated")

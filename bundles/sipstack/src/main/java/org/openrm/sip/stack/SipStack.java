@@ -90,6 +90,7 @@ public final class SipStack {
                 return false; // the queue is full: the stack relays this BYE and the logic ends the session
             }
         };
+        relaySender(config);
         overload.hold(); // until the proxy logic attaches: the stack holds what arrives meanwhile
         runtime.listener(switchboard);
         timer.scheduleAtFixedRate(this::tickGuard, OverloadGuard.TICK_MS, OverloadGuard.TICK_MS, TimeUnit.MILLISECONDS);
@@ -100,6 +101,7 @@ public final class SipStack {
         } catch (Exception e) {
             timer.shutdownNow();
             byeEnder.shutdownNow();
+            closeRelaySender();
             throw e;
         }
     }
@@ -112,6 +114,7 @@ public final class SipStack {
         tcpGuard.retryAfterS = c.overload_retry_after_s();
         tcpGuard.udpReceiveBuffer = c.udp_receive_buffer(); // the next listening socket (a restart of the stack)
         switchboard.waitMs(c.proxy_wait_ms());
+        relaySender(c);
         this.config = c;
         StackContext cur = runtime.ctx();
         boolean restarts = StackRuntime.needsRestart(cur == null ? c : cur.config, c);
@@ -125,6 +128,7 @@ public final class SipStack {
     @Deactivate
     public void close() {
         runtime.stop();
+        closeRelaySender();
         switchboard.reapAll();
         byeEnder.shutdown();
         try {
@@ -139,6 +143,34 @@ public final class SipStack {
             Thread.currentThread().interrupt();
         }
         LOG.info("SIP stack stopped (sockets closed)");
+    }
+
+    /**
+     * The byte-level relay's sender threads, as {@code c} asks: none while raw.relay is off, a new pool when its
+     * size changes (the old one sends what it holds, then stops).
+     */
+    private synchronized void relaySender(SipConfig c) {
+        RelaySender cur = tcpGuard.relaySender;
+        boolean same = cur != null && relayThreads == c.raw_relay_threads() && relayQueue == c.raw_relay_queue();
+        if (!c.raw_relay() || !same) {
+            tcpGuard.relaySender = c.raw_relay() ? new RelaySender(c.raw_relay_queue(), c.raw_relay_threads()) : null;
+            relayThreads = c.raw_relay_threads();
+            relayQueue = c.raw_relay_queue();
+            if (cur != null) {
+                cur.close(1000);
+            }
+        }
+    }
+
+    private int relayThreads;
+    private int relayQueue;
+
+    private synchronized void closeRelaySender() {
+        RelaySender cur = tcpGuard.relaySender;
+        tcpGuard.relaySender = null;
+        if (cur != null) {
+            cur.close(1000);
+        }
     }
 
     /** The proxy logic that gets every new request from now on. */
@@ -222,6 +254,8 @@ public final class SipStack {
         m.put("tcp.accepted", t.accepted.get());
         m.put("raw.relayed.requests", t.rawRequests.get());
         m.put("raw.relayed.responses", t.rawResponses.get());
+        RelaySender rs = tcpGuard.relaySender;
+        m.put("raw.relay.waiting", rs == null ? 0L : rs.depth());
         m.put("tcp.open", (long) tcpGuard.open());
         m.put("proxy.waited", switchboard.waited.get());
         m.put("proxy.unserved", switchboard.unserved.get());

@@ -65,18 +65,24 @@ public final class StackRuntime {
         return s == null ? 0 : s.queueDepth();
     }
 
-    /** How long the oldest received message waiting for a SIP worker has waited (ms; 0 while the stack restarts). */
+    /**
+     * How long the oldest received message waiting for a SIP worker, or relayed from its bytes and waiting to be
+     * sent, has waited (ms; 0 while the stack restarts).
+     */
     public int headDelayMs() {
         ProxyStack s = running;
         // while the synthetic calls run, their TCP messages share the class loader's post-parse queue: the guard
         // reads the proxy's own UDP queues only, or it would take the warm-up for an overload
         CallWarmup w = callWarmup;
-        return s == null ? 0 : s.headDelayMs(w == null || w.done());
+        int d = s == null ? 0 : s.headDelayMs(w == null || w.done());
+        RelaySender r = tcpGuard.relaySender;
+        return r == null ? d : Math.max(d, r.headDelayMs(System.currentTimeMillis()));
     }
 
     /** Received messages waiting for a SIP worker, UDP and TCP. */
     public int waiting() {
-        return queueDepth() + ProxyStack.tcpQueueDepth();
+        RelaySender r = tcpGuard.relaySender;
+        return queueDepth() + ProxyStack.tcpQueueDepth() + (r == null ? 0 : r.depth());
     }
 
     /** True when {@code c} changes something only a new stack can take. */

@@ -302,10 +302,14 @@ public final class TcpGuard implements NetworkLayer {
                     return false; // the session could not be told: the stack relays this one
                 }
             }
-            try {
-                send(new java.net.DatagramPacket(rawOut.data, rawOut.length, rawOut.address, rawOut.port));
-            } catch (IOException e) {
-                LOG.debug("relay to {}:{} failed: {}", rawOut.address, rawOut.port, e.toString());
+            java.net.DatagramPacket out = new java.net.DatagramPacket(rawOut.data, rawOut.length, rawOut.address, rawOut.port);
+            RelaySender sender = guard.relaySender;
+            if (sender == null || !sender.offer(this, out, System.currentTimeMillis())) {
+                try {
+                    send(out); // no sender, or its queue is full: this thread sends, as the stack would have
+                } catch (IOException e) {
+                    LOG.debug("relay to {}:{} failed: {}", rawOut.address, rawOut.port, e.toString());
+                }
             }
             (request ? guard.stats.rawRequests : guard.stats.rawResponses).incrementAndGet();
             guard.received.count(WireCounts.UDP, in, 0, len);
@@ -356,6 +360,8 @@ public final class TcpGuard implements NetworkLayer {
     public volatile java.util.function.Predicate<InetAddress> trusted;
     /** openrm's identity for the byte-level relay, from the running stack; null (or yielding null) turns it off. */
     public volatile java.util.function.Supplier<RawRelay.Self> rawSelf;
+    /** Sends what the byte-level relay decided, off the receive thread; null sends on the receive thread. */
+    public volatile RelaySender relaySender;
     /** Told of every BYE relayed from its bytes (Call-ID, From tag); false when it cannot take it now. */
     public volatile java.util.function.BiPredicate<String, String> byeRelayed;
     /** SO_RCVBUF asked for the UDP listening socket (udp.receive.buffer); 0 for the system default. */
