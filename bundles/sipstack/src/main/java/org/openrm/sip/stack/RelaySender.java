@@ -30,7 +30,10 @@ public final class RelaySender {
     private final Thread[] senders;
     private volatile boolean closed;
 
+    private final int capacity;
+
     public RelaySender(int capacity, int threads) {
+        this.capacity = capacity;
         queue = new ArrayBlockingQueue<>(Math.max(1, capacity));
         senders = new Thread[Math.max(1, Math.min(8, threads))];
         for (int i = 0; i < senders.length; i++) {
@@ -44,6 +47,11 @@ public final class RelaySender {
     /** Queues {@code p} to leave by {@code socket}; false when the queue is full or closed (the caller sends it). */
     public boolean offer(DatagramSocket socket, DatagramPacket p, long receivedMs) {
         return !closed && queue.offer(new Item(socket, p, receivedMs));
+    }
+
+    /** True when this sender is what {@code capacity} and {@code threads} ask for (no new pool needed). */
+    public boolean is(int capacity, int threads) {
+        return this.capacity == capacity && senders.length == Math.max(1, Math.min(8, threads));
     }
 
     /** Messages waiting to be sent. */

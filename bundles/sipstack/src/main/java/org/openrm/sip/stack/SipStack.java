@@ -101,7 +101,7 @@ public final class SipStack {
         } catch (Exception e) {
             timer.shutdownNow();
             byeEnder.shutdownNow();
-            closeRelaySender();
+            replaceRelaySender(null);
             throw e;
         }
     }
@@ -128,7 +128,7 @@ public final class SipStack {
     @Deactivate
     public void close() {
         runtime.stop();
-        closeRelaySender();
+        replaceRelaySender(null);
         switchboard.reapAll();
         byeEnder.shutdown();
         try {
@@ -151,23 +151,16 @@ public final class SipStack {
      */
     private synchronized void relaySender(SipConfig c) {
         RelaySender cur = tcpGuard.relaySender;
-        boolean same = cur != null && relayThreads == c.raw_relay_threads() && relayQueue == c.raw_relay_queue();
-        if (!c.raw_relay() || !same) {
-            tcpGuard.relaySender = c.raw_relay() ? new RelaySender(c.raw_relay_queue(), c.raw_relay_threads()) : null;
-            relayThreads = c.raw_relay_threads();
-            relayQueue = c.raw_relay_queue();
-            if (cur != null) {
-                cur.close(1000);
-            }
+        if (!c.raw_relay()) {
+            replaceRelaySender(null);
+        } else if (cur == null || !cur.is(c.raw_relay_queue(), c.raw_relay_threads())) {
+            replaceRelaySender(new RelaySender(c.raw_relay_queue(), c.raw_relay_threads()));
         }
     }
 
-    private int relayThreads;
-    private int relayQueue;
-
-    private synchronized void closeRelaySender() {
+    private synchronized void replaceRelaySender(RelaySender next) {
         RelaySender cur = tcpGuard.relaySender;
-        tcpGuard.relaySender = null;
+        tcpGuard.relaySender = next;
         if (cur != null) {
             cur.close(1000);
         }
