@@ -185,6 +185,10 @@ final class Metrics {
                         c.getOrDefault("overload.delay.ms", 0L) / 1000.0));
                 out.add(gauge("openrm_overload_shed_ratio", "Share of new INVITEs the overload guard sheds now (0..1)",
                         c.getOrDefault("overload.shed.permille", 0L) / 1000.0));
+                out.add(gauge("openrm_udp_kernel_queued_bytes", "Bytes waiting in the UDP listening socket's receive "
+                        + "buffer in the kernel, not yet read by openrm", c.getOrDefault("udp.kernel.queued.bytes", 0L)));
+                out.add(counter("openrm_udp_kernel_drops", "Datagrams the kernel dropped on the UDP listening port (receive "
+                        + "buffer full)", c.getOrDefault("udp.kernel.drops", 0L)));
                 out.add(counter("openrm_failovers", "INVITEs moved to the next media server", c.get("failovers")));
                 out.add(counter("openrm_sip_request_errors", "Requests whose handling failed (answered 500)",
                         c.get("request.errors")));

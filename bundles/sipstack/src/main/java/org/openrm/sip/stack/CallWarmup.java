@@ -196,6 +196,7 @@ public final class CallWarmup implements Runnable {
             // the peers answer from requests whose transactions the proxy's settings clean up eagerly: the stack
             // would re-parse them and warn each time
             p.setProperty("gov.nist.javax.sip.AGGRESSIVE_CLEANUP", "false");
+            p.setProperty("gov.nist.javax.sip.STACK_LOGGER", WarmupStackLogger.class.getName());
             stack = new SipStackImpl(p);
             try {
                 port = freeUdpAndTcpPort();

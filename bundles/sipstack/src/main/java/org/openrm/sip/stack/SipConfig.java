@@ -43,6 +43,12 @@ public @interface SipConfig {
             + "long (ms) before any INVITE is shed; shorter bursts (a GC pause, a compile) are absorbed")
     int overload_interval_ms() default 100;
 
+    @AttributeDefinition(description = "Overload guard: the fill of the UDP socket's receive buffer in the kernel "
+            + "(percent of what the kernel granted) that counts as the target delay, so that a backlog the starved "
+            + "receive thread has not yet read sheds too; a datagram the kernel dropped sheds at once. 0 turns this "
+            + "signal off (Linux only: read from /proc/net/udp)")
+    int overload_kernel_backlog_percent() default 15;
+
     @AttributeDefinition(description = "Overload guard, hard bound: INVITEs waiting for a final response above which "
             + "every new INVITE gets 503 with Retry-After (a memory bound; pending = call rate x setup time)")
     int overload_max_pending() default 5000;

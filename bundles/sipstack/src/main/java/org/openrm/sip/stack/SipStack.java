@@ -249,6 +249,9 @@ public final class SipStack {
         m.put("raw.relayed.responses", t.rawResponses.get());
         RelaySender rs = tcpGuard.relaySender;
         m.put("raw.relay.waiting", rs == null ? 0L : rs.depth());
+        KernelBacklog k = runtime.kernel();
+        m.put("udp.kernel.queued.bytes", k == null ? 0L : k.queuedBytes());
+        m.put("udp.kernel.drops", k == null ? 0L : k.drops());
         m.put("tcp.open", (long) tcpGuard.open());
         m.put("proxy.waited", switchboard.waited.get());
         m.put("proxy.unserved", switchboard.unserved.get());

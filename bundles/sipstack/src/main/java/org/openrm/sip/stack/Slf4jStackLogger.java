@@ -11,18 +11,35 @@ import org.slf4j.LoggerFactory;
  * the stack by class name ({@code gov.nist.javax.sip.STACK_LOGGER}).
  */
 public class Slf4jStackLogger implements StackLogger {
-    private static final Logger LOG = LoggerFactory.getLogger("org.openrm.sip.stack");
+    private final Logger LOG;
+    /** True for the warm-up's private stacks: their errors are the synthetic calls', counted by the warm-up itself. */
+    private final boolean quiet;
+
+    public Slf4jStackLogger() {
+        this("org.openrm.sip.stack", false);
+    }
+
+    protected Slf4jStackLogger(String name, boolean quiet) {
+        this.LOG = LoggerFactory.getLogger(name);
+        this.quiet = quiet;
+    }
 
     @Override public void logStackTrace() { }
     @Override public void logStackTrace(int traceLevel) { }
     @Override public int getLineCount() { return 0; }
-    @Override public void logException(Throwable ex) { LOG.warn("SIP stack exception", ex); }
+    @Override public void logException(Throwable ex) {
+        if (quiet) {
+            LOG.debug("SIP stack exception", ex);
+        } else {
+            LOG.warn("SIP stack exception", ex);
+        }
+    }
     @Override public void logDebug(String message) { LOG.trace(message); }
     @Override public void logDebug(String message, Exception ex) { LOG.trace(message, ex); }
     @Override public void logTrace(String message) { LOG.trace(message); }
     @Override public void logFatalError(String message) { logError(message); }
     @Override public void logError(String message) {
-        if (message != null && message.startsWith("bad event")) {
+        if (quiet || message != null && message.startsWith("bad event")) {
             LOG.debug(message); // the wake-up openrm sends a stopped stack's event scanner
         } else {
             LOG.error(message);
@@ -48,7 +65,7 @@ public class Slf4jStackLogger implements StackLogger {
 
     @Override public boolean isLoggingEnabled() {
         refreshLevels();
-        return warn;
+        return quiet ? debug : warn;
     }
 
     /**
@@ -64,15 +81,24 @@ public class Slf4jStackLogger implements StackLogger {
         if (logLevel >= TRACE_INFO) {
             return debug;
         }
+        if (quiet) {
+            return logLevel > TRACE_NONE && debug; // everything at DEBUG
+        }
         if (logLevel >= TRACE_WARN) {
             return warn;
         }
         return logLevel > TRACE_NONE && error;
     }
 
-    @Override public void logError(String message, Exception ex) { LOG.error(message, ex); }
+    @Override public void logError(String message, Exception ex) {
+        if (quiet) {
+            LOG.debug(message, ex);
+        } else {
+            LOG.error(message, ex);
+        }
+    }
     @Override public void logWarning(String message) {
-        if (message != null && message.startsWith("Null request interface returned")) {
+        if (quiet || message != null && message.startsWith("Null request interface returned")) {
             LOG.debug(message); // a request openrm's edge answered or dropped: counted and logged there
         } else {
             LOG.warn(message);

@@ -36,6 +36,8 @@ public final class StackRuntime {
     private static volatile boolean callsWarmed;
     /** Read by {@link #queueDepth()} on any thread. */
     private volatile ProxyStack running;
+    /** The running stack's UDP socket as the kernel holds it: its backlog and drops; null while none runs. */
+    private volatile KernelBacklog kernel;
     /** UDP processors whose per-datagram buffer was made one byte (tests check it stays 1 across stack versions). */
     public volatile int udpBuffersShrunk;
 
@@ -76,7 +78,20 @@ public final class StackRuntime {
         CallWarmup w = callWarmup;
         int d = s == null ? 0 : s.headDelayMs(w == null || w.done());
         RelaySender r = tcpGuard.relaySender;
-        return r == null ? d : Math.max(d, r.headDelayMs(System.currentTimeMillis()));
+        if (r != null) {
+            d = Math.max(d, r.headDelayMs(System.currentTimeMillis()));
+        }
+        KernelBacklog k = kernel;
+        StackContext c = ctx;
+        if (k != null && c != null) {
+            d = Math.max(d, k.delayMs(c.config.overload_target_delay_ms(), c.config.overload_kernel_backlog_percent()));
+        }
+        return d;
+    }
+
+    /** The running stack's UDP socket in the kernel (bytes queued, drops), or null while none runs. */
+    public KernelBacklog kernel() {
+        return kernel;
     }
 
     /** Received messages waiting for a SIP worker, UDP and TCP. */
@@ -150,6 +165,7 @@ public final class StackRuntime {
             stack = new ProxyStack(p, tcpGuard);
             stack.edge = edge;
             ListeningPoint udp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.UDP);
+            kernel = new KernelBacklog(udp.getPort(), tcpGuard.udpCapacity);
             ListeningPoint tcp = stack.createListeningPoint(c.listen_address(), c.listen_port(), ListeningPoint.TCP);
             udpBuffersShrunk = stack.shrinkUdpBuffers();
             if (udpBuffersShrunk == 0) {
@@ -207,6 +223,7 @@ public final class StackRuntime {
         StackContext c = ctx;
         ctx = null;
         running = null;
+        kernel = null;
         if (warmup != null) {
             warmup.stop();
             warmup = null;

@@ -230,7 +230,10 @@ public final class TcpGuard implements NetworkLayer {
             int want = guard.udpReceiveBuffer;
             if (want > 0) {
                 setReceiveBufferSize(want);
-                int got = getReceiveBufferSize();
+            }
+            int got = getReceiveBufferSize();
+            guard.udpCapacity = got;
+            if (want > 0) {
                 // Linux reports twice what it granted (its bookkeeping); less than asked means net.core.rmem_max
                 if (got < want) {
                     LOG.warn("UDP receive buffer of port {}: {} bytes asked (udp.receive.buffer), the kernel granted {} "
@@ -366,6 +369,8 @@ public final class TcpGuard implements NetworkLayer {
     public volatile java.util.function.BiPredicate<String, String> byeRelayed;
     /** SO_RCVBUF asked for the UDP listening socket (udp.receive.buffer); 0 for the system default. */
     public volatile int udpReceiveBuffer;
+    /** The receive buffer of the UDP socket opened last, as the kernel accounts it (SO_RCVBUF read back). */
+    public volatile int udpCapacity;
     /** Retry-After of the guard's 503s. */
     public volatile int retryAfterS = 1;
 

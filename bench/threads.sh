@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# CPU per thread of a running JVM over an interval, busiest first: where a node's CPU goes under load.
+#   bench/threads.sh [pid] [seconds]     (pid defaults to the openrm bench appliance, seconds to 10)
+# Reads /proc/<pid>/task/*/stat (utime + stime) twice; prints % of one core per thread name (threads of one pool
+# summed, with their count), and the JVM's total.
+set -euo pipefail
+pid=${1:-$(pgrep -f "karaf.home=/tmp/openrm-bench" | head -1)}
+secs=${2:-10}
+[ -n "$pid" ] && [ -d "/proc/$pid" ] || { echo "no such process: '$pid'" >&2; exit 1; }
+hz=$(getconf CLK_TCK)
+snap() {
+  for t in /proc/"$pid"/task/*; do
+    local n s
+    n=$(tr ' ' '_' < "$t/comm" 2>/dev/null) || continue
+    s=$(sed 's/.*) //' "$t/stat" 2>/dev/null) || continue
+    # fields after the ")": state is 1, utime 12, stime 13
+    echo "${t##*/} $n $(echo "$s" | awk '{print $12 + $13}')"
+  done
+}
+a=$(snap); sleep "$secs"; b=$(snap)
+join <(echo "$a" | sort -k1,1) <(echo "$b" | sort -k1,1) | awk -v hz="$hz" -v secs="$secs" '
+  { name = $2; gsub(/[-_#]?[0-9]+$/, "", name); d = $5 - $3; used[name] += d; count[name]++; total += d }
+  END {
+    for (n in used) if (used[n] > 0) printf "%6.1f %%  %s (%d)\n", 100 * used[n] / hz / secs, n, count[n]
+    printf "%6.1f %%  JVM total\n", 100 * total / hz / secs
+  }' | sort -rn
