@@ -124,7 +124,15 @@ ready
 # Kamailio's dispatcher marks its destinations by probing: give it a probe round
 [ "$proxy" != kamailio ] || sleep 6
 
-printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %-8s %s\n' rate calls ok failed fail% p50ms p99ms cpu-us/call rss-MB failing-seconds@last
+# per step also: datagrams the kernel dropped for a full receive buffer, host-wide (nstat UdpRcvbufErrors: the proxy's
+# and the sipp peers' sockets), and new INVITEs openrm's overload guard answered 503 (its /metrics; - for Kamailio)
+udp_drops() { nstat -az UdpRcvbufErrors 2>/dev/null | awk '/UdpRcvbufErrors/{print $2; f=1} END{if(!f) print 0}'; }
+shed_count() {
+  [ "$proxy" = openrm ] || { echo -; return; }
+  curl -s --max-time 2 "http://127.0.0.1:${OPENRM_BENCH_METRICS_PORT:-18200}/metrics" 2>/dev/null \
+    | awk '/^openrm_overload_rejected_total /{printf "%d", $2; f=1} END{if(!f) print 0}'
+}
+printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %-8s %-10s %-9s %s\n' rate calls ok failed fail% p50ms p99ms cpu-us/call rss-MB udp-drops shed-503 failing-seconds@last
 best=0
 for rate in "${rates[@]}"; do
   calls=$(( rate * step ))
@@ -132,12 +140,13 @@ for rate in "${rates[@]}"; do
   set +e
   # OPENRM_BENCH_ALLOC=1: a JFR recording over the step; bytes allocated per call from its per-thread counters
   [ "${OPENRM_BENCH_ALLOC:-0}" != 1 ] || [ "$proxy" != openrm ] || jcmd "$jvm" JFR.start name=step settings=default filename="$d/step.jfr" >/dev/null 2>&1
-  t0=$(cpu_ticks)
+  t0=$(cpu_ticks); k0=$(udp_drops); s0=$(shed_count)
   timeout $(( step + 90 + hold / 1000 )) $peer_pin sipp -sf "$here/sipp/uac.xml" -i 127.0.0.1 -p "$uacport" -t "$transport" -s 5551234 \
     -r "$rate" -m "$calls" -d "$hold" -l $(( rate * 20 + rate * hold / 1000 )) -nostdin -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 -trace_err -pause_msg_ign \
     -max_socket 60000 -buff_size 4194304 -timeout $(( step + 60 + hold / 1000 ))s 127.0.0.1:$sip >/dev/null 2>&1
   set -e
-  t1=$(cpu_ticks)
+  t1=$(cpu_ticks); k1=$(udp_drops); s1=$(shed_count)
+  kd=$(( k1 - k0 )); sd=-; [ "$s0" = - ] || sd=$(( s1 - s0 ))
   alloc=""
   if [ "${OPENRM_BENCH_ALLOC:-0}" = 1 ] && [ "$proxy" = openrm ]; then
     jcmd "$jvm" JFR.stop name=step >/dev/null 2>&1
@@ -163,8 +172,8 @@ print(sum(hi[k] - lo[k] for k in hi))' 2>/dev/null)
   cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v c="$calls" 'BEGIN{printf "%.0f", (b - a) * 1e6 / hz / (c > 0 ? c : 1)}')
   # memory at the end of the step: the openrm JVM's RSS, Kamailio's processes' PSS (their shared memory once)
   rss=$(rss_mb)
-  printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %-8s %s%s\n' "$rate" "$calls" "$ok" "$failed" "$pct" "$p50" "$p99" "$cpu" "$rss" "$fsec" "$alloc"
-  if awk -v p="$pct" -v o="$ok" -v c="$calls" 'BEGIN{exit !(p < 0.1 && o + 0 >= c * 0.999)}'; then best=$rate; fi
+  printf '%-8s %-8s %-8s %-8s %-8s %-8s %-8s %-12s %-8s %-10s %-9s %s%s\n' "$rate" "$calls" "$ok" "$failed" "$pct" "$p50" "$p99" "$cpu" "$rss" "$kd" "$sd" "$fsec" "$alloc"
+  if awk -v p="$pct" -v o="$ok" -v c="$calls" -v b="$best" -v r="$rate" 'BEGIN{exit !(p < 0.1 && o + 0 >= c * 0.999 && r + 0 > b + 0)}'; then best=$rate; fi
   cd "$work"
   sleep 5
 done
