@@ -4,7 +4,8 @@
 #   bench/load.sh [u1|t1] [step seconds] [rates...]
 #   e.g. bench/load.sh u1 30 500 1000 1500 2000 2500 3000
 # Prints per step: offered rate, calls, failed, failure %, setup latency p50/p99 (ms), the number of
-# seconds in which calls failed and the last of them (recovery), and the highest rate with < 0.1 % failed
+# seconds in which calls failed and the last of them (recovery), the host's UDP receive-buffer drops and the 503s
+# openrm's guard sent in the step, and the highest rate with < 0.1 % failed
 # calls. Setup latency is INVITE sent to 200 received at the sipp UAC. Needs: mvn -DskipTests install done, sipp installed.
 # The UAC ignores what arrives during its hold (-pause_msg_ign): a proxy with parallel workers (Kamailio) may
 # relay a 180 after the 200 that overtook it, which the caller must ignore, and sipp would count as a failure.
