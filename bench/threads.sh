@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # CPU per thread of a running JVM over an interval, busiest first: where a node's CPU goes under load.
-#   bench/threads.sh [pid] [seconds]     (pid defaults to the openrm bench appliance, seconds to 10)
+#   bench/threads.sh [pid] [seconds]     (pid defaults to the newest bench/load.sh appliance, seconds to 10)
 # Reads /proc/<pid>/task/*/stat (utime + stime) twice; prints % of one core per thread name (threads of one pool
 # summed, with their count), and the JVM's total.
 set -euo pipefail
-pid=${1:-$(pgrep -f "karaf.home=/tmp/openrm-bench" | head -1)}
+pid=${1:-}
+if [ -z "$pid" ]; then  # the JVM of the newest bench appliance (bench/load.sh unpacks it under /tmp/openrm-bench.*)
+  home=$(ls -dt /tmp/openrm-bench.*/openrm-assembly-* 2>/dev/null | head -1)
+  [ -z "$home" ] || pid=$(pgrep -f "karaf.base=$home" | head -1)
+fi
 secs=${2:-10}
 [ -n "$pid" ] && [ -d "/proc/$pid" ] || { echo "no such process: '$pid'" >&2; exit 1; }
 hz=$(getconf CLK_TCK)
