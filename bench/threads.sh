@@ -15,13 +15,17 @@ hz=$(getconf CLK_TCK)
 snap() {
   for t in /proc/"$pid"/task/*; do
     local n s
+    [ -r "$t/comm" ] || continue  # a thread that ended between the listing and the read
     n=$(tr ' ' '_' < "$t/comm" 2>/dev/null) || continue
     s=$(sed 's/.*) //' "$t/stat" 2>/dev/null) || continue
     # fields after the ")": state is 1, utime 12, stime 13
     echo "${t##*/} $n $(echo "$s" | awk '{print $12 + $13}')"
   done
 }
-a=$(snap); sleep "$secs"; b=$(snap)
+a=$(snap); sleep "$secs"
+# a JVM that ended meanwhile (a bench step over, the appliance stopped) has no tasks left to compare with
+[ -d "/proc/$pid/task" ] || { echo "process $pid ended during the sample" >&2; exit 1; }
+b=$(snap)
 join <(echo "$a" | sort -k1,1) <(echo "$b" | sort -k1,1) | awk -v hz="$hz" -v secs="$secs" '
   { name = $2; gsub(/[-_#]?[0-9]+$/, "", name); d = $5 - $3; used[name] += d; count[name]++; total += d }
   END {
