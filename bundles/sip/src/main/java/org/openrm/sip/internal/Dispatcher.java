@@ -106,7 +106,9 @@ final class Dispatcher implements SipListener {
             LOG.debug("{} {} call-id {} (server transaction {})", req.getMethod(), req.getRequestURI(), Sip.callId(req),
                     ev.getServerTransaction());
         }
-        received.count(transportOf(req), WireCounts.kindOf(req.getMethod()));
+        if (!s.stack.isWarmup(((gov.nist.javax.sip.message.SIPMessage) req).getRemoteAddress())) {
+            received.count(transportOf(req), WireCounts.kindOf(req.getMethod())); // the warm-up's calls are not traffic
+        }
         Slot busy = slot.get();
         if (busy.generation != generation) {
             busy.generation = generation;
@@ -195,7 +197,9 @@ final class Dispatcher implements SipListener {
         if (c == null) {
             return;
         }
-        received.count(transportOf(resp), WireCounts.RESPONSE);
+        if (!s.stack.isWarmup(((gov.nist.javax.sip.message.SIPMessage) resp).getRemoteAddress())) {
+            received.count(transportOf(resp), WireCounts.RESPONSE);
+        }
         try {
             ClientTransaction ct = ev.getClientTransaction();
             Object ad = ct == null ? null : ct.getApplicationData();

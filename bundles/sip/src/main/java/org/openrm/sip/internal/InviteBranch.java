@@ -33,6 +33,11 @@ final class InviteBranch {
     /** The caller's transaction as CANCEL matches it ({@link Sip#topBranch}). */
     final String key;
     final int maxAttempts;
+    /**
+     * One of the warm-up's synthetic calls ({@code CallWarmup}): sent to its private media server with no session in
+     * the store, no port, no health feedback and no CDR.
+     */
+    boolean warm;
     /** Resources tried so far (failover skips them). */
     final Set<String> tried = ConcurrentHashMap.newKeySet();
 

@@ -146,11 +146,15 @@ final class InviteProxy {
     }
 
     void onInitialInvite(StackContext c, RequestEvent ev, Request req) throws Exception {
-        s.stats.invites.incrementAndGet();
+        // one of the warm-up's synthetic calls (before the node reports ready): the same path, out of the books
+        String warm = s.stack.warmupTarget(req, ((SIPMessage) req).getRemoteAddress(), Sip.transport(req));
+        if (warm == null) {
+            s.stats.invites.incrementAndGet();
+        }
         SipConfig cfg = c.config;
         // over UDP the guard decided on the raw datagram already (a shed INVITE never gets here, an admitted one is
         // remembered by its Call-ID and passes again); over TCP it decides here
-        if (guard.shedNew(OverloadGuard.hash(((CallIdHeader) req.getHeader(CallIdHeader.NAME)).getCallId()))) {
+        if (warm == null && guard.shedNew(OverloadGuard.hash(((CallIdHeader) req.getHeader(CallIdHeader.NAME)).getCallId()))) {
             saturation.mark();
             c.replyStateless(req, Response.SERVICE_UNAVAILABLE, "Overloaded", cfg.overload_retry_after_s());
             return;
@@ -161,6 +165,10 @@ final class InviteProxy {
         }
         st.sendResponse(c.mf.createResponse(Response.TRYING, req));
         CallRequest cr = callRequest(req);
+        if (warm != null) {
+            warmCall(c, st, req, cr, warm);
+            return;
+        }
         CallRouter r = s.router();
         if (r == null) {
             // routing is being replaced (bundle:update): the call waits for it instead of failing
@@ -219,6 +227,20 @@ final class InviteProxy {
         forward(c, b, t);
     }
 
+    /**
+     * A warm-up call: a session object for the branch (never opened in the store: no port, no policy count, no CDR)
+     * and one branch to the warm-up's private media server, by the same code as every call.
+     */
+    private void warmCall(StackContext c, ServerTransaction st, Request req, CallRequest cr, String target) {
+        String callerTag = ((FromHeader) req.getHeader(FromHeader.NAME)).getTag();
+        Session session = new Session(Sip.newSessionId(), cr.callId(), callerTag, cr.from(), cr.to(), cr.dialled(),
+                System.currentTimeMillis());
+        InviteBranch b = new InviteBranch(st, req, cr, session, Sip.topBranch(req), 1);
+        b.warm = true;
+        pending.put(b.key, b);
+        forward(c, b, new RouteResult.Target("warm-up", "warm-up", target, 1, target, null));
+    }
+
     /** Sends the INVITE to {@code t}, whose port the session already holds. */
     private void forward(StackContext c, InviteBranch b, RouteResult.Target t) {
         b.begin(t);
@@ -246,7 +268,9 @@ final class InviteProxy {
             b.noAnswerTimer(sent, s.timer.schedule(() -> onNoAnswer(b, sent, timeoutMs), timeoutMs, TimeUnit.MILLISECONDS));
         } catch (Exception e) {
             LOG.info("Call {}: cannot send INVITE to {} ({}): {}", b.call.callId(), t.resource(), t.uri(), e.toString());
-            s.mediaServerFailed(t.resource(), HealthFeedback.Failure.TRANSPORT_ERROR, "transport error " + e.getMessage(), c.config);
+            if (!b.warm) {
+                s.mediaServerFailed(t.resource(), HealthFeedback.Failure.TRANSPORT_ERROR, "transport error " + e.getMessage(), c.config);
+            }
             // the branch that failed: this one if it was registered, else none
             branchFailed(c, b, b.current(), Response.SERVICE_UNAVAILABLE, null, "transport error");
         }
@@ -271,7 +295,7 @@ final class InviteProxy {
         RouteResult.Target t = b.target();
         LOG.info("Call {}: no answer from {} within {} ms", b.call.callId(), t.resource(), timeoutMs);
         strays.abandon(ct.getBranchId());
-        if (cfg != null) {
+        if (cfg != null && !b.warm) {
             s.mediaServerFailed(t.resource(), HealthFeedback.Failure.TIMEOUT, "no answer to INVITE", cfg);
         }
         try {
@@ -291,7 +315,9 @@ final class InviteProxy {
         if (f == null) {
             return;
         }
-        s.store.detach(b.session);
+        if (!b.warm) {
+            s.store.detach(b.session);
+        }
         if (f.cancelled()) {
             finish(c, b, null, Response.REQUEST_TERMINATED, EndReason.CANCEL);
             return;
@@ -338,7 +364,9 @@ final class InviteProxy {
         } catch (Exception e) {
             LOG.debug("Call {}: final response not sent: {}", b.call.callId(), e.toString());
         }
-        s.store.end(b.session, reason, sent);
+        if (!b.warm) {
+            s.store.end(b.session, reason, sent);
+        }
     }
 
     void onCancel(StackContext c, RequestEvent ev, Request req) throws Exception {
@@ -360,7 +388,9 @@ final class InviteProxy {
         if (what instanceof InviteBranch.Cancel.Send send) {
             sendCancel(c, b, send.ct());
         } else if (what instanceof InviteBranch.Cancel.EndNow) {
-            s.store.detach(b.session);
+            if (!b.warm) {
+                s.store.detach(b.session);
+            }
             finish(c, b, null, Response.REQUEST_TERMINATED, EndReason.CANCEL);
         }
     }
@@ -399,7 +429,9 @@ final class InviteProxy {
             return;
         }
         if (code < 300) {
-            s.store.answered(b.session, System.currentTimeMillis());
+            if (!b.warm) {
+                s.store.answered(b.session, System.currentTimeMillis());
+            }
             if (!b.end()) {
                 return;
             }
@@ -410,7 +442,7 @@ final class InviteProxy {
             return;
         }
         if (FAILOVER_CODES.contains(code)) {
-            if (code == Response.SERVICE_UNAVAILABLE) {
+            if (code == Response.SERVICE_UNAVAILABLE && !b.warm) {
                 honourRetryAfter(b, resp);
             }
             branchFailed(c, b, ct, code, resp, "final response " + code);
@@ -440,7 +472,7 @@ final class InviteProxy {
     /** Timer B of a branch: the media server never answered finally. */
     void onTimeout(StackContext c, InviteBranch b, ClientTransaction ct) {
         strays.abandon(ct.getBranchId());
-        if (c != null) {
+        if (c != null && !b.warm) {
             s.mediaServerFailed(b.target().resource(), HealthFeedback.Failure.TIMEOUT, "INVITE transaction timeout", c.config);
         }
         branchFailed(c, b, ct, Response.REQUEST_TIMEOUT, null, "timeout");

@@ -69,7 +69,9 @@ final class StrayResponses {
         if (resp.getHeader(ViaHeader.NAME) == null) {
             return;
         }
-        s.stats.statelessResponses.incrementAndGet();
+        if (!s.stack.isWarmup(((gov.nist.javax.sip.message.SIPMessage) resp).getRemoteAddress())) {
+            s.stats.statelessResponses.incrementAndGet();
+        }
         CSeqHeader cseq = (CSeqHeader) resp.getHeader(CSeqHeader.NAME);
         int code = resp.getStatusCode();
         if (cseq != null && Request.INVITE.equals(cseq.getMethod()) && code >= 200) {

@@ -53,6 +53,36 @@ class ProxyBehaviourTest {
     }
 
     @Test
+    void warmUpCallsGoThroughTheProxyAndStayOutOfTheBooks() throws Exception {
+        int p = Sipp.freePort();
+        // loopback is not trusted here: the warm-up's own address is, while it runs
+        try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(Sipp.freePort(), 10),
+                Map.of("warmup.messages", 0, "warmup.calls", 400, "trusted.peers", "10.0.0.0/8"))) {
+            long end = System.currentTimeMillis() + 60_000;
+            while (!rm.proxy.warm() && System.currentTimeMillis() < end) {
+                Thread.sleep(100);
+            }
+            assertTrue(rm.proxy.warm(), "warm within the warm-up's budget");
+            Map<String, Long> m = rm.stack.counters();
+            assertEquals(1L, m.get("warmup.through"), m.toString());
+            assertTrue(m.get("warmup.calls") >= 390, "synthetic calls completed through the proxy: " + m);
+            // through the proxy, out of its books: no INVITE counted, no TCP connection, no session, no port, no CDR
+            assertEquals(0, rm.proxy.stats.invites.get());
+            assertEquals(0L, m.get("tcp.accepted"), m.toString());
+            assertEquals(0L, m.get("raw.relayed.requests"), m.toString());
+            assertEquals(0L, m.get("overload.rejected"), m.toString());
+            Map<String, Long> sent = rm.stack.tcp().sent.snapshot(), received = rm.stack.tcp().received.snapshot();
+            for (String k : new String[] {"INVITE", "ACK", "BYE"}) {
+                assertTrue(!sent.containsKey("udp." + k) && !sent.containsKey("tcp." + k), "sent " + sent);
+                assertTrue(!received.containsKey("udp." + k) && !received.containsKey("tcp." + k), "received " + received);
+            }
+            assertTrue(rm.started.isEmpty() && rm.ended.isEmpty(), "no session started or ended: " + rm.started + rm.ended);
+            assertEquals(0, rm.stack.edge().stats.untrusted.get(), "the warm-up's address was trusted while it ran");
+            assertTrue(rm.idle());
+        }
+    }
+
+    @Test
     void inviteWithMaxForwardsZeroGets483() throws Exception {
         int p = Sipp.freePort();
         try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(Sipp.freePort(), 10), Map.of());

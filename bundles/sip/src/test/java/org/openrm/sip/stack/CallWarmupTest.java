@@ -39,7 +39,7 @@ class CallWarmupTest {
             CallWarmup w = new CallWarmup(p, 50, () -> {
                 restored.set(true);
                 gov.nist.javax.sip.parser.PostParseExecutorServices.setPostParseExcutorSize(proxy, c.thread_pool_size(), c.queue_timeout_ms());
-            });
+            }, null);
             w.run();
             assertEquals(50, w.completed());
             assertFalse(pool.isShutdown() && !restored.get(), "the warm-up's stacks never replace the proxy's pool while they run");

@@ -36,13 +36,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Synthetic calls before the node reports ready, so that the first real calls find the SIP stack compiled: a
- * caller and a media server, two private JAIN-SIP stacks with the proxy stack's settings on ephemeral loopback
- * ports, place INVITE / 180 / 200 / ACK / BYE / 200 calls to each other over UDP and over TCP. The JIT compiles
- * code, not instances: the same stack classes (receive channels, parser, server and client transactions, timers,
- * encoder) serve the proxy's own stack afterwards. Nothing of openrm's state is touched (no routing, no session,
- * no CDR), and nothing leaves loopback. Measured: a node started cold and driven at once lost calls for its first
- * seconds while the stack compiled (bench/README.md, *Cold start*).
+ * Synthetic calls before the node reports ready, so that the first real calls find the proxy's path compiled: a
+ * caller and a media server, two private JAIN-SIP stacks with the proxy stack's settings on a loopback address of
+ * their own ({@link Through#bindHost}, e.g. 127.103.5.9), place INVITE / 180 / 200 / ACK / BYE / 200 calls over UDP
+ * and over TCP <em>through the proxy's own listening point</em>: its edge and screens, the overload guard's
+ * classifier, the proxy logic's INVITE branch with record-routing, the in-dialog router and the byte-level relay.
+ * The proxy logic knows a warm-up INVITE by its {@code X-OpenRM-Warmup} header carrying this run's random token
+ * from this address ({@link #targetFor}), and sends it to the private media server without routing, session, port
+ * count, health feedback or CDR; no counter of the proxy's traffic counts the warm-up's address. Without a proxy
+ * address (an IPv6 listening address, or the loopback alias cannot be bound) the two peers call each other
+ * directly, which warms only the JAIN-SIP classes. Nothing leaves loopback. Measured: a node started cold and driven
+ * at once lost calls for its first seconds while the JIT compiled (bench/README.md, *Cold start*).
  */
 public final class CallWarmup implements Runnable {
     private static final Logger LOG = LoggerFactory.getLogger(CallWarmup.class);
@@ -55,8 +59,26 @@ public final class CallWarmup implements Runnable {
     /** How long the calls still in progress at the end may take to finish before the peers close. */
     private static final long DRAIN_MS = 3_000;
 
+    /** The warm-up INVITE's header, whose value is the run's token. */
+    public static final String HEADER = "X-OpenRM-Warmup";
+    /** How long the warm-up waits for a proxy logic to attach before calling the peers directly instead. */
+    private static final long LOGIC_WAIT_MS = 30_000;
+    /** A synthetic call not ended after this long is counted lost and its slot in the window freed. */
+    private static final long STALE_MS = 5_000;
+
+    /**
+     * The proxy the synthetic calls go through: its listening address, the loopback address the peers bind, whether
+     * a proxy logic is attached (the calls wait for one), and what runs just before and after the calls (the stack
+     * holds its overload guard for them, and trusts the peers' address while they run).
+     */
+    public record Through(InetAddress proxyHost, int proxyPort, InetAddress bindHost,
+                          java.util.function.BooleanSupplier logicAttached, Runnable before, Runnable after) { }
+
     private final Properties base;
     private final int calls;
+    private final Through through;
+    private final String token = java.util.UUID.randomUUID().toString().replace("-", "");
+    private volatile Peer media;
     private volatile boolean stopped;
     private volatile boolean done;
     private final AtomicInteger completed = new AtomicInteger();
@@ -66,14 +88,15 @@ public final class CallWarmup implements Runnable {
     private final Runnable afterStop;
 
     public CallWarmup(Properties base, int calls) {
-        this(base, calls, () -> { });
+        this(base, calls, () -> { }, null);
     }
 
     /**
      * @param afterStop run after the private stacks stopped: JAIN-SIP's TCP post-parse pool is one per class loader
      *                  and every stack's {@code stop()} shuts it down, so the proxy's stack gets its pool back here
      */
-    public CallWarmup(Properties base, int calls, Runnable afterStop) {
+    public CallWarmup(Properties base, int calls, Runnable afterStop, Through through) {
+        this.through = through;
         this.base = new Properties();
         this.base.putAll(base);
         // a stack made with this setting replaces (shutdownNow) the class loader's one pool: the proxy's
@@ -96,6 +119,36 @@ public final class CallWarmup implements Runnable {
         return completed.get();
     }
 
+    /** Calls lost (tests). */
+    public long failed() {
+        return failed.get();
+    }
+
+    /** True once calls went through the proxy (tests). */
+    private volatile boolean wentThrough;
+
+    public boolean wentThrough() {
+        return wentThrough;
+    }
+
+    /**
+     * Where a warm-up INVITE goes: the private media server's URI for {@code transport}, if {@code req} came from the
+     * warm-up's own address and carries this run's token; null for every other request.
+     */
+    public String targetFor(Request req, InetAddress source, String transport) {
+        Through t = through;
+        Peer m = media;
+        if (t == null || m == null || done || source == null || !source.equals(t.bindHost())) {
+            return null;
+        }
+        javax.sip.header.Header h = req.getHeader(HEADER);
+        if (h == null || !(h instanceof javax.sip.header.ExtensionHeader eh) || !token.equals(eh.getValue())) {
+            return null;
+        }
+        return "sip:warm@" + t.bindHost().getHostAddress() + ":" + m.port + ";transport="
+                + ("tcp".equalsIgnoreCase(transport) ? "tcp" : "udp");
+    }
+
     @Override
     public void run() {
         if (calls <= 0) {
@@ -110,26 +163,55 @@ public final class CallWarmup implements Runnable {
             HeaderFactory hf = f.createHeaderFactory();
             MessageFactory mf = f.createMessageFactory();
             AddressFactory af = f.createAddressFactory();
-            uas = new Peer("uas", hf, mf);
-            uac = new Peer("uac", hf, mf);
-            Semaphore window = new Semaphore(WINDOW);
-            long deadline = System.currentTimeMillis() + BUDGET_MS;
-            for (int i = 0; i < calls && !stopped && System.currentTimeMillis() < deadline; i++) {
-                if (!window.tryAcquire(1, TimeUnit.SECONDS)) {
-                    continue; // calls lost on the way (a full machine): the next second frees their slot
+            Through via = through;
+            if (via != null) {
+                long until = System.currentTimeMillis() + LOGIC_WAIT_MS;
+                while (!stopped && !via.logicAttached().getAsBoolean() && System.currentTimeMillis() < until) {
+                    Thread.sleep(20);
                 }
-                boolean tcp = (i & 1) == 1;
-                try {
-                    uac.call(i, tcp, uas, af, window);
-                } catch (Exception e) {
-                    uac.end("warm-" + i); // its slot back; no entry left behind
+                if (!via.logicAttached().getAsBoolean()) {
+                    LOG.info("No proxy logic attached within {} ms: the warm-up's calls go between its own peers", LOGIC_WAIT_MS);
+                    via = null;
                 }
             }
-            // the last calls finish (bounded, whether the budget ran out or not): a peer closed under a call in
-            // progress makes the other one's stack log an ERROR for the answer it cannot deliver over TCP
-            window.tryAcquire(WINDOW, DRAIN_MS, TimeUnit.MILLISECONDS);
-            LOG.info("SIP stack warmed up with {} synthetic calls over loopback (UDP and TCP; {} lost) in {} ms{}", completed.get(),
-                    failed.get(), (System.nanoTime() - start) / 1_000_000, stopped ? " (stopped early: the stack stopped)" : "");
+            InetAddress bind = via == null ? InetAddress.getLoopbackAddress() : via.bindHost();
+            uas = new Peer("uas", hf, mf, bind);
+            uac = new Peer("uac", hf, mf, bind);
+            media = uas;
+            Semaphore window = new Semaphore(WINDOW);
+            if (via != null) {
+                via.before().run();
+                wentThrough = true;
+            }
+            long callsStart = System.nanoTime();
+            try {
+                long deadline = System.currentTimeMillis() + BUDGET_MS;
+                for (int i = 0; i < calls && !stopped && System.currentTimeMillis() < deadline; i++) {
+                    if (!window.tryAcquire(1, TimeUnit.SECONDS)) {
+                        uac.reapStale(); // calls lost on the way (a full machine): counted, their slots back
+                        i--;
+                        continue;
+                    }
+                    boolean tcp = (i & 1) == 1;
+                    try {
+                        uac.call(i, tcp, uas, af, window, via);
+                    } catch (Exception e) {
+                        uac.end(callId(i)); // its slot back; no entry left behind
+                    }
+                }
+                // the last calls finish (bounded, whether the budget ran out or not): a peer closed under a call in
+                // progress makes the other one's stack log an ERROR for the answer it cannot deliver over TCP
+                window.tryAcquire(WINDOW, DRAIN_MS, TimeUnit.MILLISECONDS);
+            } finally {
+                if (via != null) {
+                    via.after().run();
+                }
+            }
+            long ms = (System.nanoTime() - callsStart) / 1_000_000;
+            LOG.info("SIP proxy path warmed up with {} synthetic calls over loopback {}(UDP and TCP; {} lost) in {} ms "
+                            + "({} calls/s){}", completed.get(), via != null ? "through the proxy " : "between two private stacks ",
+                    failed.get(), (System.nanoTime() - start) / 1_000_000, ms == 0 ? 0 : completed.get() * 1000L / ms,
+                    stopped ? " (stopped early: the stack stopped)" : "");
         } catch (Exception e) {
             LOG.info("SIP call warm-up stopped after {} calls: {}", completed.get(), e.toString());
         } finally {
@@ -151,11 +233,11 @@ public final class CallWarmup implements Runnable {
         }
     }
 
-    private static int freeUdpAndTcpPort() throws java.io.IOException {
+    private static int freeUdpAndTcpPort(InetAddress host) throws java.io.IOException {
         for (int attempt = 0; attempt < 20; attempt++) {
-            try (DatagramSocket d = new DatagramSocket(0, InetAddress.getLoopbackAddress())) {
+            try (DatagramSocket d = new DatagramSocket(0, host)) {
                 int port = d.getLocalPort();
-                try (ServerSocket s = new ServerSocket(port, 1, InetAddress.getLoopbackAddress())) {
+                try (ServerSocket s = new ServerSocket(port, 1, host)) {
                     return port;
                 } catch (java.io.IOException busy) {
                     // taken over TCP: another one
@@ -165,10 +247,19 @@ public final class CallWarmup implements Runnable {
         throw new java.io.IOException("no free loopback port for the warm-up");
     }
 
+    private String callId(int i) {
+        return "warm-" + i + "-" + token.substring(0, 8);
+    }
+
+    private static String hostPort(String host, int port) {
+        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + port;
+    }
+
     /** A synthetic call in progress: its slot in the window and its INVITE (the ACK and BYE are made from it). */
     private static final class Pending {
         final Semaphore window;
         final Request invite;
+        final long since = System.currentTimeMillis();
         volatile boolean acked;
 
         Pending(Semaphore window, Request invite) {
@@ -182,12 +273,14 @@ public final class CallWarmup implements Runnable {
         final SipStackImpl stack;
         final SipProvider provider;
         final int port;
+        final String host;
         final HeaderFactory hf;
         final MessageFactory mf;
         /** The caller's calls in progress, by Call-ID (bounded by the window). */
         final ConcurrentHashMap<String, Pending> open = new ConcurrentHashMap<>();
 
-        Peer(String role, HeaderFactory hf, MessageFactory mf) throws Exception {
+        Peer(String role, HeaderFactory hf, MessageFactory mf, InetAddress bind) throws Exception {
+            this.host = bind.getHostAddress();
             this.hf = hf;
             this.mf = mf;
             Properties p = new Properties();
@@ -199,9 +292,9 @@ public final class CallWarmup implements Runnable {
             p.setProperty("gov.nist.javax.sip.STACK_LOGGER", WarmupStackLogger.class.getName());
             stack = new SipStackImpl(p);
             try {
-                port = freeUdpAndTcpPort();
-                ListeningPoint udp = stack.createListeningPoint("127.0.0.1", port, ListeningPoint.UDP);
-                ListeningPoint tcp = stack.createListeningPoint("127.0.0.1", port, ListeningPoint.TCP);
+                port = freeUdpAndTcpPort(bind);
+                ListeningPoint udp = stack.createListeningPoint(host, port, ListeningPoint.UDP);
+                ListeningPoint tcp = stack.createListeningPoint(host, port, ListeningPoint.TCP);
                 provider = stack.createSipProvider(udp);
                 provider.addListeningPoint(tcp);
                 provider.addSipListener(this);
@@ -212,18 +305,25 @@ public final class CallWarmup implements Runnable {
             }
         }
 
-        void call(int i, boolean tcp, Peer to, AddressFactory af, Semaphore window) throws Exception {
+        void call(int i, boolean tcp, Peer to, AddressFactory af, Semaphore window, Through through) throws Exception {
             String transport = tcp ? "tcp" : "udp";
-            SipURI ruri = af.createSipURI("warm", "127.0.0.1:" + to.port);
+            // through the proxy: addressed to it as a SIP Server addresses it; else straight to the media server
+            SipURI ruri = through != null
+                    ? af.createSipURI("warm", hostPort(through.proxyHost().getHostAddress(), through.proxyPort()))
+                    : af.createSipURI("warm", hostPort(to.host, to.port));
             ruri.setTransportParam(transport);
-            SipURI me = af.createSipURI("warmup", "127.0.0.1:" + port);
-            String callId = "warm-" + i;
-            ViaHeader via = hf.createViaHeader("127.0.0.1", port, transport, null);
+            SipURI me = af.createSipURI("warmup", hostPort(host, port));
+            me.setTransportParam(transport);
+            String callId = callId(i);
+            ViaHeader via = hf.createViaHeader(host, port, transport, null);
             Request inv = mf.createRequest(ruri, Request.INVITE, hf.createCallIdHeader(callId),
                     hf.createCSeqHeader(1L, Request.INVITE), hf.createFromHeader(af.createAddress(me), "w" + i),
                     hf.createToHeader(af.createAddress(ruri), null), java.util.List.of(via), hf.createMaxForwardsHeader(70),
                     hf.createContentTypeHeader("application", "sdp"), SDP);
             inv.addHeader(hf.createContactHeader(af.createAddress(me)));
+            if (through != null) {
+                inv.addHeader(hf.createHeader(HEADER, token));
+            }
             open.put(callId, new Pending(window, inv));
             ClientTransaction ct = provider.getNewClientTransaction(inv);
             ct.sendRequest();
@@ -242,7 +342,11 @@ public final class CallWarmup implements Runnable {
                         st.sendResponse(ringing);
                         Response ok = mf.createResponse(Response.OK, req);
                         ok.setHeader(ringing.getHeader(ToHeader.NAME));
-                        ok.addHeader(req.getHeader(javax.sip.header.ContactHeader.NAME));
+                        String transport = ((ViaHeader) req.getHeader(ViaHeader.NAME)).getTransport();
+                        javax.sip.address.AddressFactory af = javax.sip.SipFactory.getInstance().createAddressFactory();
+                        SipURI me = af.createSipURI("warm", hostPort(host, port));
+                        me.setTransportParam(transport.toLowerCase(java.util.Locale.ROOT));
+                        ok.addHeader(hf.createContactHeader(af.createAddress(me)));
                         ok.setContent(SDP, hf.createContentTypeHeader("application", "sdp"));
                         st.sendResponse(ok);
                     }
@@ -275,18 +379,17 @@ public final class CallWarmup implements Runnable {
                     call.acked = true;
                     Request inv = call.invite; // not the transaction's copy: the stack cleaned that up already
                     String transport = ((SipURI) inv.getRequestURI()).getTransportParam();
-                    Request ack = (Request) inv.clone();
-                    ack.setMethod(Request.ACK);
-                    ack.setHeader(hf.createCSeqHeader(1L, Request.ACK));
-                    ack.setHeader(r.getHeader(ToHeader.NAME));
-                    ack.removeContent();
-                    ack.removeHeader(javax.sip.header.ContentTypeHeader.NAME);
-                    ack.setHeader(hf.createViaHeader("127.0.0.1", port, transport, null));
+                    // in the dialog: to the media server's Contact, by the route set the proxy record-routed
+                    javax.sip.header.ContactHeader contact = (javax.sip.header.ContactHeader) r.getHeader(javax.sip.header.ContactHeader.NAME);
+                    javax.sip.address.URI target = contact != null ? contact.getAddress().getURI() : inv.getRequestURI();
+                    java.util.List<javax.sip.header.RouteHeader> routes = new java.util.ArrayList<>();
+                    for (java.util.ListIterator<?> it = r.getHeaders(javax.sip.header.RecordRouteHeader.NAME); it.hasNext(); ) {
+                        javax.sip.header.RecordRouteHeader rr = (javax.sip.header.RecordRouteHeader) it.next();
+                        routes.add(0, hf.createRouteHeader(rr.getAddress())); // the caller's route set: reversed
+                    }
+                    Request ack = inDialog(inv, Request.ACK, 1L, target, routes, r, transport);
                     provider.sendRequest(ack);
-                    Request bye = (Request) ack.clone();
-                    bye.setMethod(Request.BYE);
-                    bye.setHeader(hf.createCSeqHeader(2L, Request.BYE));
-                    bye.setHeader(hf.createViaHeader("127.0.0.1", port, transport, null));
+                    Request bye = inDialog(inv, Request.BYE, 2L, target, routes, r, transport);
                     provider.getNewClientTransaction(bye).sendRequest();
                 } else if (Request.BYE.equals(cseq.getMethod())) {
                     Pending call = open.remove(callId);
@@ -299,6 +402,34 @@ public final class CallWarmup implements Runnable {
                 }
             } catch (Exception e) {
                 end(callId);
+            }
+        }
+
+        private Request inDialog(Request inv, String method, long cseq, javax.sip.address.URI target,
+                                 java.util.List<javax.sip.header.RouteHeader> routes, Response r, String transport) throws Exception {
+            Request m = (Request) inv.clone();
+            m.setMethod(method);
+            m.setRequestURI((javax.sip.address.URI) target.clone());
+            m.setHeader(hf.createCSeqHeader(cseq, method));
+            m.setHeader(r.getHeader(ToHeader.NAME));
+            m.removeContent();
+            m.removeHeader(javax.sip.header.ContentTypeHeader.NAME);
+            m.removeHeader(HEADER);
+            m.removeHeader(javax.sip.header.RouteHeader.NAME);
+            for (javax.sip.header.RouteHeader rh : routes) {
+                m.addHeader(rh);
+            }
+            m.setHeader(hf.createViaHeader(host, port, transport, null));
+            return m;
+        }
+
+        /** Calls older than STALE_MS are lost: counted, their slots back (their transactions time out on their own). */
+        void reapStale() {
+            long now = System.currentTimeMillis();
+            for (java.util.Map.Entry<String, Pending> e : open.entrySet()) {
+                if (now - e.getValue().since > STALE_MS) {
+                    end(e.getKey());
+                }
             }
         }
 

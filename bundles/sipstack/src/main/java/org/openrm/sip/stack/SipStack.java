@@ -93,6 +93,8 @@ public final class SipStack {
         relaySender(config);
         overload.hold(); // until the proxy logic attaches: the stack holds what arrives meanwhile
         runtime.listener(switchboard);
+        // the warm-up's synthetic calls go through the proxy once a logic is attached; the guard stands still for them
+        runtime.warmupHooks(() -> switchboard.current() != null, overload::hold, overload::release);
         timer.scheduleAtFixedRate(this::tickGuard, OverloadGuard.TICK_MS, OverloadGuard.TICK_MS, TimeUnit.MILLISECONDS);
         timer.scheduleWithFixedDelay(this::sweepTcp, 1, 1, TimeUnit.SECONDS);
         timer.scheduleWithFixedDelay(switchboard::reap, 200, 200, TimeUnit.MILLISECONDS);
@@ -196,6 +198,20 @@ public final class SipStack {
         return runtime.warm();
     }
 
+    /**
+     * The warm-up's private media server for this INVITE, if it is one of the warm-up's synthetic calls (from its
+     * loopback address, with its token); null for every real call. The logic sends such a call there without
+     * routing, session or CDR.
+     */
+    public String warmupTarget(javax.sip.message.Request req, InetAddress source, String transport) {
+        return runtime.warmupTarget(req, source, transport);
+    }
+
+    /** True for a message from or to the warm-up's address (not counted as the proxy's traffic). */
+    public boolean isWarmup(InetAddress a) {
+        return tcpGuard.isWarmup(a);
+    }
+
     /** The proxy logic's counters, kept here across updates of the logic. */
     public ProxyCounters proxyCounters() {
         return proxyCounters;
@@ -253,6 +269,9 @@ public final class SipStack {
         m.put("udp.kernel.queued.bytes", k == null ? 0L : k.queuedBytes());
         m.put("udp.kernel.drops", k == null ? 0L : k.drops());
         m.put("tcp.open", (long) tcpGuard.open());
+        m.put("warmup.calls", runtime.warmedCalls);
+        m.put("warmup.lost", runtime.warmLost);
+        m.put("warmup.through", runtime.warmThrough ? 1L : 0L);
         m.put("proxy.waited", switchboard.waited.get());
         m.put("proxy.unserved", switchboard.unserved.get());
         m.put("proxy.to.retiring", switchboard.toRetiring.get());
@@ -262,6 +281,9 @@ public final class SipStack {
 
     /** Known peers: asked of the current proxy logic and of the one it replaced (its services may still be binding). */
     private boolean isKnownPeer(InetAddress a) {
+        if (tcpGuard.warmupTrusted(a)) {
+            return true; // the warm-up's own caller and media server on their loopback address, while they run
+        }
         ProxyLogic c = switchboard.current();
         if (c != null && c.isKnownPeer(a)) {
             return true;

@@ -32,6 +32,9 @@ public final class StackRuntime {
     private Warmup warmup;
     /** Synthetic calls between two private stacks over loopback, after the parser warm-up. */
     private volatile CallWarmup callWarmup;
+    /** The last warm-up's synthetic calls completed and lost, and whether they went through the proxy (rm:stats). */
+    public volatile long warmedCalls, warmLost;
+    public volatile boolean warmThrough;
     /** True once synthetic calls ran in this class loader (this revision of the bundle). */
     private static volatile boolean callsWarmed;
     /** Read by {@link #queueDepth()} on any thread. */
@@ -44,6 +47,66 @@ public final class StackRuntime {
     public StackRuntime(EdgeGuard edge, TcpGuard tcpGuard) {
         this.edge = edge;
         this.tcpGuard = tcpGuard;
+    }
+
+    /** True while a proxy logic is attached (the warm-up's calls through the proxy wait for one). */
+    private volatile java.util.function.BooleanSupplier logicAttached = () -> false;
+    /** Run before and after the warm-up's calls through the proxy (the stack holds its overload guard meanwhile). */
+    private volatile Runnable warmBefore = () -> { }, warmAfter = () -> { };
+
+    /** What the warm-up through the proxy needs of the stack component. */
+    public void warmupHooks(java.util.function.BooleanSupplier attached, Runnable before, Runnable after) {
+        this.logicAttached = attached;
+        this.warmBefore = before;
+        this.warmAfter = after;
+    }
+
+    /**
+     * Where a warm-up INVITE goes (the warm-up's private media server), or null for every request that is not one:
+     * see {@link CallWarmup#targetFor}.
+     */
+    public String warmupTarget(javax.sip.message.Request req, java.net.InetAddress source, String transport) {
+        CallWarmup w = callWarmup;
+        return w == null ? null : w.targetFor(req, source, transport);
+    }
+
+    /**
+     * The warm-up's route through the proxy: to the listening address (loopback when it listens on every address),
+     * from a loopback address of its own that no real peer uses; null (the peers call each other directly) for an
+     * IPv6 listening address or where that address cannot be bound.
+     */
+    private CallWarmup.Through through(SipConfig c, int port) {
+        try {
+            java.net.InetAddress listen = java.net.InetAddress.getByName(c.listen_address());
+            java.net.InetAddress proxy = listen.isAnyLocalAddress() ? java.net.InetAddress.getByName("127.0.0.1") : listen;
+            if (!(proxy instanceof java.net.Inet4Address)) {
+                return null;
+            }
+            java.util.concurrent.ThreadLocalRandom rnd = java.util.concurrent.ThreadLocalRandom.current();
+            for (int attempt = 0; attempt < 5; attempt++) {
+                java.net.InetAddress bind = java.net.InetAddress.getByAddress(new byte[] {127, (byte) rnd.nextInt(100, 200),
+                        (byte) rnd.nextInt(1, 255), (byte) rnd.nextInt(1, 255)});
+                if (bind.equals(proxy)) {
+                    continue;
+                }
+                try (java.net.DatagramSocket probe = new java.net.DatagramSocket(0, bind)) {
+                    tcpGuard.warmupHost = bind;
+                    return new CallWarmup.Through(proxy, port, bind, logicAttached, () -> {
+                        tcpGuard.warmupRunning = true;
+                        warmBefore.run();
+                    }, () -> {
+                        tcpGuard.warmupRunning = false;
+                        warmAfter.run();
+                    });
+                } catch (java.io.IOException e) {
+                    LOG.debug("warm-up address {} not bound: {}", bind, e.toString());
+                    return null;
+                }
+            }
+        } catch (java.io.IOException e) {
+            LOG.debug("warm-up through the proxy not possible: {}", e.toString());
+        }
+        return null;
     }
 
     /** The listener every stack started from now on delivers to. */
@@ -190,7 +253,8 @@ public final class StackRuntime {
         ProxyStack started = stack;
         // the JIT keeps what it compiled for this bundle revision's classes: a stack restarted by a change of its
         // listening settings needs no second round of synthetic calls (a new revision, after an update, does)
-        callWarmup = new CallWarmup(p, callsWarmed ? 0 : c.warmup_calls(), () -> restorePostParsePool(started, c));
+        callWarmup = new CallWarmup(p, callsWarmed ? 0 : c.warmup_calls(), () -> restorePostParsePool(started, c),
+                callsWarmed || c.warmup_calls() <= 0 ? null : through(c, made.udp.getPort()));
         Warmup parse = warmup;
         CallWarmup calls = callWarmup;
         Thread w = new Thread(() -> {
@@ -198,6 +262,9 @@ public final class StackRuntime {
             calls.run();
             if (calls.completed() > 0) {
                 callsWarmed = true;
+                warmedCalls = calls.completed();
+                warmLost = calls.failed();
+                warmThrough = calls.wentThrough();
             }
         }, "openrm-sip-warmup");
         w.setDaemon(true);

@@ -125,6 +125,25 @@ public final class TcpGuard implements NetworkLayer {
         return new CountedSocket(address, port, null, 0);
     }
 
+    /**
+     * The loopback address the warm-up's private caller and media server use ({@link CallWarmup}), or null: what
+     * comes from or goes to it is the warm-up's, and no counter of the proxy's traffic counts it.
+     */
+    public volatile InetAddress warmupHost;
+    /** True while the warm-up's calls run: its address is trusted at the edge for that long. */
+    public volatile boolean warmupRunning;
+
+    /** True for the warm-up's own address (a synthetic call's message, not the proxy's traffic). */
+    public boolean isWarmup(InetAddress a) {
+        InetAddress w = warmupHost;
+        return w != null && w.equals(a);
+    }
+
+    /** True for the warm-up's address while its calls run (trusted at the edge then, whatever trusted.peers says). */
+    public boolean warmupTrusted(InetAddress a) {
+        return warmupRunning && isWarmup(a);
+    }
+
     @Override
     public Socket createSocket(InetAddress address, int port, InetAddress myAddress) throws IOException {
         return new CountedSocket(address, port, myAddress, 0);
@@ -141,15 +160,17 @@ public final class TcpGuard implements NetworkLayer {
     /** A connection openrm opens (to a media server or a SIP Server over TCP): its writes are counted. */
     private final class CountedSocket extends Socket {
         private OutputStream out;
+        private final boolean warm;
 
         CountedSocket(InetAddress address, int port, InetAddress local, int localPort) throws IOException {
             super(address, port, local, localPort);
+            warm = isWarmup(address);
         }
 
         @Override
         public synchronized OutputStream getOutputStream() throws IOException {
             if (out == null) {
-                out = new CountingOut(super.getOutputStream());
+                out = new CountingOut(super.getOutputStream(), warm);
             }
             return out;
         }
@@ -160,11 +181,17 @@ public final class TcpGuard implements NetworkLayer {
      * flushes, so the first write after a flush starts a message.
      */
     private final class CountingOut extends java.io.FilterOutputStream {
-        private boolean atStart = true;
+        private boolean atStart;
+        private final boolean uncounted;
 
-        CountingOut(OutputStream out) {
+        /** @param warm a connection of the warm-up's synthetic calls: nothing counted */
+        CountingOut(OutputStream out, boolean warm) {
             super(out);
+            uncounted = warm;
+            atStart = !warm;
         }
+
+
 
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
@@ -184,7 +211,7 @@ public final class TcpGuard implements NetworkLayer {
         @Override
         public void flush() throws IOException {
             out.flush();
-            atStart = true;
+            atStart = !uncounted;
         }
     }
 
@@ -248,7 +275,9 @@ public final class TcpGuard implements NetworkLayer {
         @Override
         public void send(java.net.DatagramPacket p) throws IOException {
             super.send(p);
-            guard.sent.count(WireCounts.UDP, p.getData(), p.getOffset(), p.getLength());
+            if (!guard.isWarmup(p.getAddress())) {
+                guard.sent.count(WireCounts.UDP, p.getData(), p.getOffset(), p.getLength());
+            }
         }
 
         @Override
@@ -314,8 +343,10 @@ public final class TcpGuard implements NetworkLayer {
                     LOG.debug("relay to {}:{} failed: {}", rawOut.address, rawOut.port, e.toString());
                 }
             }
-            (request ? guard.stats.rawRequests : guard.stats.rawResponses).incrementAndGet();
-            guard.received.count(WireCounts.UDP, in, 0, len);
+            if (!guard.isWarmup(inPacket.getAddress())) {
+                (request ? guard.stats.rawRequests : guard.stats.rawResponses).incrementAndGet();
+                guard.received.count(WireCounts.UDP, in, 0, len);
+            }
             return true;
         }
 
@@ -335,8 +366,8 @@ public final class TcpGuard implements NetworkLayer {
                 guard.received.count(WireCounts.UDP, WireCounts.ACK_KIND);
                 return true;
             }
-            if (kind != ShedScreen.NEW_INVITE) {
-                return false;
+            if (kind != ShedScreen.NEW_INVITE || guard.isWarmup(inPacket.getAddress())) {
+                return false; // the warm-up's own calls are never shed (the guard is held while they run)
             }
             java.util.function.Predicate<InetAddress> trusted = guard.trusted;
             if (trusted != null && !trusted.test(inPacket.getAddress())) {
@@ -410,7 +441,10 @@ public final class TcpGuard implements NetworkLayer {
                 }
                 s.counted = n;
                 live.add(s);
-                stats.accepted.incrementAndGet();
+                s.warm = isWarmup(src);
+                if (!s.warm) {
+                    stats.accepted.incrementAndGet();
+                }
                 return s;
             }
         }
@@ -422,6 +456,8 @@ public final class TcpGuard implements NetworkLayer {
         /** Epoch ms of the first byte of a message not yet complete; 0 between messages. */
         volatile long messageStart;
         AtomicInteger counted;
+        /** A connection of the warm-up's synthetic caller: its messages are not counted. */
+        volatile boolean warm;
         private final AtomicBoolean forgotten = new AtomicBoolean();
         private InputStream in;
         private OutputStream out;
@@ -437,7 +473,7 @@ public final class TcpGuard implements NetworkLayer {
         @Override
         public synchronized OutputStream getOutputStream() throws IOException {
             if (out == null) {
-                out = new CountingOut(super.getOutputStream());
+                out = new CountingOut(super.getOutputStream(), warm);
             }
             return out;
         }
