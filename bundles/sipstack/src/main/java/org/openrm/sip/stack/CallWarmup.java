@@ -53,7 +53,7 @@ public final class CallWarmup implements Runnable {
     private static final String SDP = "v=0\r\no=warm 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
             + "m=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
     /** Calls in progress at once. */
-    private static final int WINDOW = 32;
+    private static final int WINDOW = 64;
     /** The longest the warm-up may take before readiness goes on without it. */
     private static final long BUDGET_MS = 30_000;
     /** How long the calls still in progress at the end may take to finish before the peers close. */
@@ -77,12 +77,17 @@ public final class CallWarmup implements Runnable {
     private final Properties base;
     private final int calls;
     private final Through through;
+    private final long budgetMs;
     private final String token = java.util.UUID.randomUUID().toString().replace("-", "");
     private volatile Peer media;
     private volatile boolean stopped;
     private volatile boolean done;
     private final AtomicInteger completed = new AtomicInteger();
     private final AtomicLong failed = new AtomicLong();
+    /** 200s to INVITE that came after the call's ACK had gone (retransmissions). */
+    private final AtomicLong late200 = new AtomicLong();
+    /** Milliseconds the completed calls took, UDP [0] and TCP [1], and how many of each. */
+    private final AtomicLong[] tookMs = {new AtomicLong(), new AtomicLong()}, took = {new AtomicLong(), new AtomicLong()};
 
     /** Runs once the private stacks are stopped: see {@link #run()}. */
     private final Runnable afterStop;
@@ -96,7 +101,12 @@ public final class CallWarmup implements Runnable {
      *                  and every stack's {@code stop()} shuts it down, so the proxy's stack gets its pool back here
      */
     public CallWarmup(Properties base, int calls, Runnable afterStop, Through through) {
+        this(base, calls, afterStop, through, BUDGET_MS);
+    }
+
+    public CallWarmup(Properties base, int calls, Runnable afterStop, Through through, long budgetMs) {
         this.through = through;
+        this.budgetMs = budgetMs;
         this.base = new Properties();
         this.base.putAll(base);
         // a stack made with this setting replaces (shutdownNow) the class loader's one pool: the proxy's
@@ -185,7 +195,7 @@ public final class CallWarmup implements Runnable {
             }
             long callsStart = System.nanoTime();
             try {
-                long deadline = System.currentTimeMillis() + BUDGET_MS;
+                long deadline = System.currentTimeMillis() + budgetMs;
                 for (int i = 0; i < calls && !stopped && System.currentTimeMillis() < deadline; i++) {
                     if (!window.tryAcquire(1, TimeUnit.SECONDS)) {
                         uac.reapStale(); // calls lost on the way (a full machine): counted, their slots back
@@ -209,8 +219,9 @@ public final class CallWarmup implements Runnable {
             }
             long ms = (System.nanoTime() - callsStart) / 1_000_000;
             LOG.info("SIP proxy path warmed up with {} synthetic calls over loopback {}(UDP and TCP; {} lost) in {} ms "
-                            + "({} calls/s){}", completed.get(), via != null ? "through the proxy " : "between two private stacks ",
+                            + "({} calls/s; a call took {} ms over UDP, {} ms over TCP on average; {} retransmitted 200s){}", completed.get(), via != null ? "through the proxy " : "between two private stacks ",
                     failed.get(), (System.nanoTime() - start) / 1_000_000, ms == 0 ? 0 : completed.get() * 1000L / ms,
+                    tookMs[0].get() / Math.max(1, took[0].get()), tookMs[1].get() / Math.max(1, took[1].get()), late200.get(),
                     stopped ? " (stopped early: the stack stopped)" : "");
         } catch (Exception e) {
             LOG.info("SIP call warm-up stopped after {} calls: {}", completed.get(), e.toString());
@@ -290,7 +301,7 @@ public final class CallWarmup implements Runnable {
             // would re-parse them and warn each time
             p.setProperty("gov.nist.javax.sip.AGGRESSIVE_CLEANUP", "false");
             p.setProperty("gov.nist.javax.sip.STACK_LOGGER", WarmupStackLogger.class.getName());
-            stack = new SipStackImpl(p);
+            stack = new NoDelayLayer.PeerStack(p);
             try {
                 port = freeUdpAndTcpPort(bind);
                 ListeningPoint udp = stack.createListeningPoint(host, port, ListeningPoint.UDP);
@@ -374,6 +385,7 @@ public final class CallWarmup implements Runnable {
                 if (Request.INVITE.equals(cseq.getMethod()) && r.getStatusCode() == 200) {
                     Pending call = open.get(callId);
                     if (call == null || call.acked) {
+                        late200.incrementAndGet();
                         return; // a retransmitted 200: the ACK went already
                     }
                     call.acked = true;
@@ -395,6 +407,9 @@ public final class CallWarmup implements Runnable {
                     Pending call = open.remove(callId);
                     if (call != null) {
                         completed.incrementAndGet();
+                        int t = "tcp".equals(((SipURI) call.invite.getRequestURI()).getTransportParam()) ? 1 : 0;
+                        tookMs[t].addAndGet(System.currentTimeMillis() - call.since);
+                        took[t].incrementAndGet();
                         call.window.release();
                     }
                 } else {
@@ -419,7 +434,9 @@ public final class CallWarmup implements Runnable {
             for (javax.sip.header.RouteHeader rh : routes) {
                 m.addHeader(rh);
             }
-            m.setHeader(hf.createViaHeader(host, port, transport, null));
+            // an RFC 3261 branch of its own: a request without the magic cookie is matched by scanning every
+            // transaction of the stack (RFC 2543 rules), which cost the proxy milliseconds per ACK
+            m.setHeader(hf.createViaHeader(host, port, transport, "z9hG4bK-w" + Long.toHexString(java.util.concurrent.ThreadLocalRandom.current().nextLong())));
             return m;
         }
 

@@ -98,9 +98,21 @@ public @interface SipConfig {
     int warmup_messages() default 30000;
 
     @AttributeDefinition(description = "Synthetic calls (INVITE, 180, 200, ACK, BYE, 200; half over UDP, half over "
-            + "TCP) placed between two private SIP stacks on loopback at start, before the node reports ready, so "
-            + "that the first real calls find the SIP stack compiled (0 disables)")
-    int warmup_calls() default 3000;
+            + "TCP) placed through the proxy from a private caller to a private media server on a loopback address of "
+            + "their own at start, before the node reports ready, so that the first real calls find the proxy's path "
+            + "compiled; bounded by warmup.budget.ms (0 disables)")
+    int warmup_calls() default 20000;
+
+    @AttributeDefinition(description = "The synthetic calls go through the proxy's own listening point and logic "
+            + "(from a loopback address of their own, out of the books); false: between the two private stacks only")
+    boolean warmup_through() default true;
+
+    @AttributeDefinition(description = "TCP_NODELAY on every SIP TCP connection, accepted or opened: each message "
+            + "is sent at once instead of waiting for the previous one's acknowledgement (Nagle)")
+    boolean tcp_nodelay() default true;
+
+    @AttributeDefinition(description = "The longest the synthetic calls may take before readiness goes on without them (ms)")
+    int warmup_budget_ms() default 30000;
 
     @AttributeDefinition(description = "JAIN-SIP worker threads (8 measured best on 2 cores)")
     int thread_pool_size() default 8;

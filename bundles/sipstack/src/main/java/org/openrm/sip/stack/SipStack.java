@@ -62,6 +62,7 @@ public final class SipStack {
         tcpGuard.trusted = edge::trusts;
         tcpGuard.retryAfterS = config.overload_retry_after_s();
         tcpGuard.udpReceiveBuffer = config.udp_receive_buffer();
+        tcpGuard.noDelay = config.tcp_nodelay();
         tcpGuard.overload = overload;
         tcpGuard.rawSelf = () -> {
             StackContext c = runtime.ctx();
@@ -114,6 +115,7 @@ public final class SipStack {
         tcpGuard.limits(tcpLimits(c));
         overload.settings(guardSettings(c));
         tcpGuard.retryAfterS = c.overload_retry_after_s();
+        tcpGuard.noDelay = c.tcp_nodelay(); // connections opened or accepted from now on
         tcpGuard.udpReceiveBuffer = c.udp_receive_buffer(); // the next listening socket (a restart of the stack)
         switchboard.waitMs(c.proxy_wait_ms());
         relaySender(c);

@@ -254,7 +254,8 @@ public final class StackRuntime {
         // the JIT keeps what it compiled for this bundle revision's classes: a stack restarted by a change of its
         // listening settings needs no second round of synthetic calls (a new revision, after an update, does)
         callWarmup = new CallWarmup(p, callsWarmed ? 0 : c.warmup_calls(), () -> restorePostParsePool(started, c),
-                callsWarmed || c.warmup_calls() <= 0 ? null : through(c, made.udp.getPort()));
+                callsWarmed || c.warmup_calls() <= 0 || !c.warmup_through() ? null : through(c, made.udp.getPort()),
+                Math.max(1000, c.warmup_budget_ms()));
         Warmup parse = warmup;
         CallWarmup calls = callWarmup;
         Thread w = new Thread(() -> {

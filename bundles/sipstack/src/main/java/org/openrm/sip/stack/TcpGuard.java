@@ -165,6 +165,9 @@ public final class TcpGuard implements NetworkLayer {
         CountedSocket(InetAddress address, int port, InetAddress local, int localPort) throws IOException {
             super(address, port, local, localPort);
             warm = isWarmup(address);
+            if (noDelay) {
+                setTcpNoDelay(true);
+            }
         }
 
         @Override
@@ -402,6 +405,8 @@ public final class TcpGuard implements NetworkLayer {
     public volatile int udpReceiveBuffer;
     /** The receive buffer of the UDP socket opened last, as the kernel accounts it (SO_RCVBUF read back). */
     public volatile int udpCapacity;
+    /** TCP_NODELAY on every connection (tcp.nodelay): each SIP message leaves at once instead of waiting (Nagle). */
+    public volatile boolean noDelay = true;
     /** Retry-After of the guard's 503s. */
     public volatile int retryAfterS = 1;
 
@@ -440,6 +445,9 @@ public final class TcpGuard implements NetworkLayer {
                     continue;
                 }
                 s.counted = n;
+                if (noDelay) {
+                    s.setTcpNoDelay(true);
+                }
                 live.add(s);
                 s.warm = isWarmup(src);
                 if (!s.warm) {
