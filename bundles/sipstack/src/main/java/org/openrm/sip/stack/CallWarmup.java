@@ -78,6 +78,8 @@ public final class CallWarmup implements Runnable {
     private final int calls;
     private final Through through;
     private final long budgetMs;
+    /** Synthetic calls started per second (0: as fast as the window allows). */
+    private final int rate;
     private final String token = java.util.UUID.randomUUID().toString().replace("-", "");
     private volatile Peer media;
     private volatile boolean stopped;
@@ -101,12 +103,13 @@ public final class CallWarmup implements Runnable {
      *                  and every stack's {@code stop()} shuts it down, so the proxy's stack gets its pool back here
      */
     public CallWarmup(Properties base, int calls, Runnable afterStop, Through through) {
-        this(base, calls, afterStop, through, BUDGET_MS);
+        this(base, calls, afterStop, through, BUDGET_MS, 0);
     }
 
-    public CallWarmup(Properties base, int calls, Runnable afterStop, Through through, long budgetMs) {
+    public CallWarmup(Properties base, int calls, Runnable afterStop, Through through, long budgetMs, int rate) {
         this.through = through;
         this.budgetMs = budgetMs;
+        this.rate = Math.max(0, rate);
         this.base = new Properties();
         this.base.putAll(base);
         // a stack made with this setting replaces (shutdownNow) the class loader's one pool: the proxy's
@@ -196,7 +199,30 @@ public final class CallWarmup implements Runnable {
             long callsStart = System.nanoTime();
             try {
                 long deadline = System.currentTimeMillis() + budgetMs;
-                for (int i = 0; i < calls && !stopped && System.currentTimeMillis() < deadline; i++) {
+                JitWatch jit = new JitWatch();
+                long tailStart = 0;
+                for (int i = 0; !stopped && System.currentTimeMillis() < deadline; i++) {
+                    long now = System.nanoTime();
+                    if (i >= calls) {
+                        // the calls asked for are placed: a slower tail goes on until the JIT has compiled what they
+                        // made hot (calls stopping at once would leave its queued work stale, and it drops stale work)
+                        if (tailStart == 0) {
+                            tailStart = now;
+                        }
+                        if (now - tailStart > JIT_WAIT_MS * 1_000_000L || jit.quiet()) {
+                            break;
+                        }
+                    }
+                    if (rate > 0) {
+                        // paced: a warm-up that takes both cores starves the C2 compiler thread, whose queue then
+                        // raises the thresholds for everything else (measured: the proxy's receive path stayed at
+                        // tier 3 through 20,000 unpaced calls and reached C2 only under the first real calls)
+                        long due = i < calls ? callsStart + i * 1_000_000_000L / rate
+                                : tailStart + (i - calls) * 4_000_000_000L / rate;
+                        if (due - now > 0) {
+                            java.util.concurrent.locks.LockSupport.parkNanos(due - now);
+                        }
+                    }
                     if (!window.tryAcquire(1, TimeUnit.SECONDS)) {
                         uac.reapStale(); // calls lost on the way (a full machine): counted, their slots back
                         i--;
@@ -256,6 +282,34 @@ public final class CallWarmup implements Runnable {
             }
         }
         throw new java.io.IOException("no free loopback port for the warm-up");
+    }
+
+    /** How long the JIT may go on compiling after the synthetic calls before readiness goes on anyway. */
+    private static final long JIT_WAIT_MS = 10_000;
+    /** The JIT counts as quiet when it compiled less than this in the last sample (ms of compile time per 500 ms). */
+    private static final long JIT_QUIET_MS = 25;
+
+    /** The JIT's total compilation time, sampled every 500 ms: quiet when a sample grew less than JIT_QUIET_MS. */
+    private static final class JitWatch {
+        private final java.lang.management.CompilationMXBean jit = java.lang.management.ManagementFactory.getCompilationMXBean();
+        private final boolean supported = jit != null && jit.isCompilationTimeMonitoringSupported();
+        private long lastMs = supported ? jit.getTotalCompilationTime() : 0;
+        private long lastAt = System.nanoTime();
+        private boolean quiet;
+
+        boolean quiet() {
+            if (!supported) {
+                return true;
+            }
+            long now = System.nanoTime();
+            if (now - lastAt >= 500_000_000L) {
+                long ms = jit.getTotalCompilationTime();
+                quiet = ms - lastMs < JIT_QUIET_MS;
+                lastMs = ms;
+                lastAt = now;
+            }
+            return quiet;
+        }
     }
 
     private String callId(int i) {

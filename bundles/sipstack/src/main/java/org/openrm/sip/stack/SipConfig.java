@@ -101,7 +101,7 @@ public @interface SipConfig {
             + "TCP) placed through the proxy from a private caller to a private media server on a loopback address of "
             + "their own at start, before the node reports ready, so that the first real calls find the proxy's path "
             + "compiled; bounded by warmup.budget.ms (0 disables)")
-    int warmup_calls() default 20000;
+    int warmup_calls() default 10000;
 
     @AttributeDefinition(description = "The synthetic calls go through the proxy's own listening point and logic "
             + "(from a loopback address of their own, out of the books); false: between the two private stacks only")
@@ -113,6 +113,10 @@ public @interface SipConfig {
 
     @AttributeDefinition(description = "The longest the synthetic calls may take before readiness goes on without them (ms)")
     int warmup_budget_ms() default 30000;
+
+    @AttributeDefinition(description = "Synthetic calls started per second (0: as fast as they complete); paced so "
+            + "that the JIT compiler keeps up with what they make hot")
+    int warmup_rate() default 400;
 
     @AttributeDefinition(description = "JAIN-SIP worker threads (8 measured best on 2 cores)")
     int thread_pool_size() default 8;

@@ -255,7 +255,7 @@ public final class StackRuntime {
         // listening settings needs no second round of synthetic calls (a new revision, after an update, does)
         callWarmup = new CallWarmup(p, callsWarmed ? 0 : c.warmup_calls(), () -> restorePostParsePool(started, c),
                 callsWarmed || c.warmup_calls() <= 0 || !c.warmup_through() ? null : through(c, made.udp.getPort()),
-                Math.max(1000, c.warmup_budget_ms()));
+                Math.max(1000, c.warmup_budget_ms()), c.warmup_rate());
         Warmup parse = warmup;
         CallWarmup calls = callWarmup;
         Thread w = new Thread(() -> {
