@@ -203,6 +203,9 @@ public final class CallWarmup implements Runnable {
                 long tailStart = 0;
                 for (int i = 0; !stopped && System.currentTimeMillis() < deadline; i++) {
                     long now = System.nanoTime();
+                    if (i >= calls && rate == 0) {
+                        break; // unpaced (tests): exactly the calls asked for
+                    }
                     if (i >= calls) {
                         // the calls asked for are placed: a slower tail goes on until the JIT has compiled what they
                         // made hot (calls stopping at once would leave its queued work stale, and it drops stale work)

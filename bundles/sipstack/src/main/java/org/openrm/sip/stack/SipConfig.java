@@ -109,7 +109,7 @@ public @interface SipConfig {
 
     @AttributeDefinition(description = "TCP_NODELAY on every SIP TCP connection, accepted or opened: each message "
             + "is sent at once instead of waiting for the previous one's acknowledgement (Nagle)")
-    boolean tcp_nodelay() default true;
+    boolean tcp_nodelay() default false;
 
     @AttributeDefinition(description = "The longest the synthetic calls may take before readiness goes on without them (ms)")
     int warmup_budget_ms() default 30000;

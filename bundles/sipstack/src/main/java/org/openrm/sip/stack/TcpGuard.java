@@ -406,7 +406,7 @@ public final class TcpGuard implements NetworkLayer {
     /** The receive buffer of the UDP socket opened last, as the kernel accounts it (SO_RCVBUF read back). */
     public volatile int udpCapacity;
     /** TCP_NODELAY on every connection (tcp.nodelay): each SIP message leaves at once instead of waiting (Nagle). */
-    public volatile boolean noDelay = true;
+    public volatile boolean noDelay;
     /** Retry-After of the guard's 503s. */
     public volatile int retryAfterS = 1;
 
