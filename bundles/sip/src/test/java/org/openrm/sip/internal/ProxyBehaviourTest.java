@@ -57,7 +57,7 @@ class ProxyBehaviourTest {
         int p = Sipp.freePort();
         // loopback is not trusted here: the warm-up's own address is, while it runs
         try (ProxyUnderTest rm = new ProxyUnderTest(p, oneMediaServer(Sipp.freePort(), 10),
-                Map.of("warmup.messages", 0, "warmup.calls", Integer.getInteger("warm.calls", 400), "trusted.peers", "10.0.0.0/8"))) {
+                Map.of("warmup.messages", 0, "warmup.calls", 400, "trusted.peers", "10.0.0.0/8"))) {
             long end = System.currentTimeMillis() + 60_000;
             while (!rm.proxy.warm() && System.currentTimeMillis() < end) {
                 Thread.sleep(100);

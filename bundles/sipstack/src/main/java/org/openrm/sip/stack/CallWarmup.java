@@ -155,7 +155,7 @@ public final class CallWarmup implements Runnable {
             return null;
         }
         javax.sip.header.Header h = req.getHeader(HEADER);
-        if (h == null || !(h instanceof javax.sip.header.ExtensionHeader eh) || !token.equals(eh.getValue())) {
+        if (!(h instanceof javax.sip.header.ExtensionHeader eh) || !token.equals(eh.getValue())) {
             return null;
         }
         return "sip:warm@" + t.bindHost().getHostAddress() + ":" + m.port + ";transport="
@@ -188,8 +188,8 @@ public final class CallWarmup implements Runnable {
                 }
             }
             InetAddress bind = via == null ? InetAddress.getLoopbackAddress() : via.bindHost();
-            uas = new Peer("uas", hf, mf, bind);
-            uac = new Peer("uac", hf, mf, bind);
+            uas = new Peer("uas", hf, mf, af, bind);
+            uac = new Peer("uac", hf, mf, af, bind);
             media = uas;
             Semaphore window = new Semaphore(WINDOW);
             if (via != null) {
@@ -344,10 +344,12 @@ public final class CallWarmup implements Runnable {
         final String host;
         final HeaderFactory hf;
         final MessageFactory mf;
+        final AddressFactory af;
         /** The caller's calls in progress, by Call-ID (bounded by the window). */
         final ConcurrentHashMap<String, Pending> open = new ConcurrentHashMap<>();
 
-        Peer(String role, HeaderFactory hf, MessageFactory mf, InetAddress bind) throws Exception {
+        Peer(String role, HeaderFactory hf, MessageFactory mf, AddressFactory af, InetAddress bind) throws Exception {
+            this.af = af;
             this.host = bind.getHostAddress();
             this.hf = hf;
             this.mf = mf;
@@ -411,7 +413,6 @@ public final class CallWarmup implements Runnable {
                         Response ok = mf.createResponse(Response.OK, req);
                         ok.setHeader(ringing.getHeader(ToHeader.NAME));
                         String transport = ((ViaHeader) req.getHeader(ViaHeader.NAME)).getTransport();
-                        javax.sip.address.AddressFactory af = javax.sip.SipFactory.getInstance().createAddressFactory();
                         SipURI me = af.createSipURI("warm", hostPort(host, port));
                         me.setTransportParam(transport.toLowerCase(java.util.Locale.ROOT));
                         ok.addHeader(hf.createContactHeader(af.createAddress(me)));

@@ -83,25 +83,20 @@ public final class StackRuntime {
                 return null;
             }
             java.util.concurrent.ThreadLocalRandom rnd = java.util.concurrent.ThreadLocalRandom.current();
-            for (int attempt = 0; attempt < 5; attempt++) {
-                java.net.InetAddress bind = java.net.InetAddress.getByAddress(new byte[] {127, (byte) rnd.nextInt(100, 200),
-                        (byte) rnd.nextInt(1, 255), (byte) rnd.nextInt(1, 255)});
-                if (bind.equals(proxy)) {
-                    continue;
-                }
-                try (java.net.DatagramSocket probe = new java.net.DatagramSocket(0, bind)) {
-                    tcpGuard.warmupHost = bind;
-                    return new CallWarmup.Through(proxy, port, bind, logicAttached, () -> {
-                        tcpGuard.warmupRunning = true;
-                        warmBefore.run();
-                    }, () -> {
-                        tcpGuard.warmupRunning = false;
-                        warmAfter.run();
-                    });
-                } catch (java.io.IOException e) {
-                    LOG.debug("warm-up address {} not bound: {}", bind, e.toString());
-                    return null;
-                }
+            byte[] a = {127, (byte) rnd.nextInt(100, 200), (byte) rnd.nextInt(1, 255), (byte) rnd.nextInt(1, 254)};
+            if (java.util.Arrays.equals(a, proxy.getAddress())) {
+                a[3]++; // never the proxy's own address (one listening inside 127.100-199)
+            }
+            java.net.InetAddress bind = java.net.InetAddress.getByAddress(a);
+            try (java.net.DatagramSocket probe = new java.net.DatagramSocket(0, bind)) {
+                tcpGuard.warmupHost = bind;
+                return new CallWarmup.Through(proxy, port, bind, logicAttached, () -> {
+                    tcpGuard.warmupRunning = true;
+                    warmBefore.run();
+                }, () -> {
+                    tcpGuard.warmupRunning = false;
+                    warmAfter.run();
+                });
             }
         } catch (java.io.IOException e) {
             LOG.debug("warm-up through the proxy not possible: {}", e.toString());
