@@ -49,4 +49,14 @@ public interface CallRouter {
 
     /** Takes a resource out of selection for {@code millis} (503 with Retry-After, or a transport failure). */
     void quarantine(String resource, long millis, String why);
+
+    /**
+     * A private router of the same kind for the warm-up's synthetic calls: one tenant, one IVR profile (DID
+     * {@code warm}) and one resource group holding the media server {@code targetUri}, admitting against
+     * {@code ledger} and {@code policy} (a {@link SessionStore#scratch} store's), never this node's. Null if this
+     * router has none.
+     */
+    default CallRouter scratch(String targetUri, ResourceLedger ledger, PolicyLedger policy) {
+        return null;
+    }
 }

@@ -14,4 +14,13 @@ public interface SessionListener {
 
     /** A session ended; called exactly once per session. */
     void ended(Session session, EndReason reason, int finalCode, long endedAt);
+
+    /**
+     * A private copy of this listener for the warm-up's synthetic calls ({@link SessionStore#scratch}): it runs the
+     * same code as this one onto state of its own (a scratch spool, never the broker, never this node's counts), or
+     * null to hear nothing of them. The store closes it (if it is {@link AutoCloseable}) when the warm-up ends.
+     */
+    default SessionListener scratch() {
+        return null;
+    }
 }

@@ -59,4 +59,22 @@ public interface SessionStore {
 
     /** Number of live sessions. */
     int size();
+
+    /**
+     * A private store of the same kind for the warm-up's synthetic calls, with ledgers of its own and the
+     * {@link SessionListener#scratch} copies of this store's listeners: the warm-up runs the whole call path (routing,
+     * the session, the CDR write) without touching a port, a count or a record of this node. Null if this store has
+     * none. {@link Scratch#close()} ends it (the listeners' copies are closed, their scratch state removed).
+     */
+    default Scratch scratch() {
+        return null;
+    }
+
+    /** A scratch store and the ledgers it releases to. */
+    record Scratch(SessionStore store, ResourceLedger ledger, PolicyLedger policy, Runnable closer) {
+        /** Ends the scratch store: its listeners' copies are closed. */
+        public void close() {
+            closer.run();
+        }
+    }
 }

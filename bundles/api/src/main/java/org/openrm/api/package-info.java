@@ -3,5 +3,5 @@
  * Implementation bundles import only this package, so any of them can be updated at runtime while the
  * stores published from this rarely-updated bundle keep live sessions and port counts.
  */
-@org.osgi.annotation.versioning.Version("0.6.0")
+@org.osgi.annotation.versioning.Version("0.7.0")
 package org.openrm.api;

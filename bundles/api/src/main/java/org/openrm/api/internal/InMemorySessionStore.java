@@ -43,15 +43,85 @@ public class InMemorySessionStore implements SessionStore {
     private final List<DurableSessionListener> durable = new CopyOnWriteArrayList<>();
     private final ResourceLedger ledger;
     private final PolicyLedger policy;
+    /** False for a scratch store: its endings are never held for a durable listener. */
+    private final boolean hold;
 
     @Activate
     public InMemorySessionStore(@Reference ResourceLedger ledger, @Reference PolicyLedger policy) {
+        this(ledger, policy, true);
+    }
+
+    private InMemorySessionStore(ResourceLedger ledger, PolicyLedger policy, boolean hold) {
         this.ledger = ledger;
         this.policy = policy;
+        this.hold = hold;
+    }
+
+    /**
+     * A store of this class with fresh ledgers and the scratch copies of this one's listeners (billing's writes a
+     * scratch spool), including those of listeners that register while it is open; the warm-up's calls run through it
+     * by the same code as every call.
+     */
+    @Override
+    public Scratch scratch() {
+        InMemorySessionStore s = new InMemorySessionStore(new InMemoryResourceLedger(), new InMemoryPolicyLedger(), false);
+        List<SessionListener> all = new java.util.ArrayList<>(listeners);
+        all.addAll(durable);
+        scratches.add(s);
+        for (SessionListener x : all) {
+            s.addCopyOf(x);
+        }
+        return new Scratch(s, s.ledger, s.policy, () -> {
+            scratches.remove(s);
+            s.closeCopies();
+        });
+    }
+
+    /** Open scratch stores (at most a few: one per running warm-up). */
+    private final List<InMemorySessionStore> scratches = new CopyOnWriteArrayList<>();
+    /** Of a scratch store: the listener copies it closes, by the listener they copy. */
+    private final Map<SessionListener, SessionListener> copies = new ConcurrentHashMap<>();
+
+    private void addCopyOf(SessionListener x) {
+        try {
+            SessionListener c = x.scratch();
+            if (c != null && copies.putIfAbsent(x, c) == null) {
+                addListener(c);
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("Session listener {} gave no scratch copy for the warm-up: {}", x, e.toString());
+        }
+    }
+
+    private void dropCopyOf(SessionListener x) {
+        SessionListener c = copies.remove(x);
+        if (c != null) {
+            removeListener(c);
+            close(c);
+        }
+    }
+
+    private static void close(SessionListener c) {
+        if (c instanceof AutoCloseable ac) {
+            try {
+                ac.close();
+            } catch (Exception e) {
+                LOG.warn("Scratch copy {} of a session listener not closed: {}", c, e.toString());
+            }
+        }
+    }
+
+    private void closeCopies() {
+        for (SessionListener x : List.copyOf(copies.keySet())) {
+            dropCopyOf(x);
+        }
     }
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC)
     public void addListener(SessionListener l) {
+        for (InMemorySessionStore sc : scratches) {
+            sc.addCopyOf(l); // a warm-up running now hears of it too (billing activated after the SIP logic)
+        }
         if (l instanceof DurableSessionListener d) {
             synchronized (durableLock) {
                 // endings held while no durable listener was there go first, in order
@@ -70,6 +140,9 @@ public class InMemorySessionStore implements SessionStore {
     }
 
     public void removeListener(SessionListener l) {
+        for (InMemorySessionStore sc : scratches) {
+            sc.dropCopyOf(l);
+        }
         if (l instanceof DurableSessionListener d) {
             synchronized (durableLock) {
                 durable.remove(d);
@@ -95,6 +168,8 @@ public class InMemorySessionStore implements SessionStore {
                 for (DurableSessionListener d : durable) {
                     notifyEnded(d, s, reason, code, at);
                 }
+            } else if (!hold) {
+                return; // a scratch store: nobody waits for these
             } else if (held.size() < MAX_HELD) {
                 held.add(new Object[] {s, reason, code, at});
             } else if (heldDropped.getAndIncrement() % 10_000 == 0) {

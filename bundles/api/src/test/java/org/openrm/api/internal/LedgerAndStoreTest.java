@@ -125,4 +125,63 @@ class LedgerAndStoreTest {
         assertTrue(store.end(s, EndReason.CALLER_BYE, 0));
         assertEquals(0, ledger.inUse("a"));
     }
+
+    /** The warm-up's scratch store: its own ledgers, copies of the listeners (also of those that come later), closed once. */
+    @Test
+    void scratchStoreKeepsTheNodesBooksUntouched() {
+        InMemoryResourceLedger ledger = new InMemoryResourceLedger();
+        InMemoryPolicyLedger policy = new InMemoryPolicyLedger();
+        InMemorySessionStore store = new InMemorySessionStore(ledger, policy);
+        List<String> heard = new java.util.concurrent.CopyOnWriteArrayList<>();
+        AtomicInteger closed = new AtomicInteger();
+        class Copying implements SessionListener {
+            final String name;
+
+            Copying(String name) {
+                this.name = name;
+            }
+
+            @Override
+            public void ended(Session s, EndReason reason, int code, long at) {
+                heard.add(name + ":" + s.callId());
+            }
+
+            @Override
+            public SessionListener scratch() {
+                class Copy implements SessionListener, AutoCloseable {
+                    @Override
+                    public void ended(Session s, EndReason reason, int code, long at) {
+                        heard.add(name + "-scratch:" + s.callId());
+                    }
+
+                    @Override
+                    public void close() {
+                        closed.incrementAndGet();
+                    }
+                }
+                return new Copy();
+            }
+        }
+        store.addListener(new Copying("early"));
+        org.openrm.api.SessionStore.Scratch sc = store.scratch();
+        store.addListener(new Copying("late")); // registers while the warm-up runs
+        Session s = new Session("id-1", "warm-1", "tag", "sip:a@x", "sip:b@y", "warm", 0);
+        s.selection(new org.openrm.api.Selection("warm-up", "voicexml", List.of("warm-up"), List.of(1), List.of(0),
+                List.of("profile:warm-up", "tenant:warm-up"), null));
+        assertTrue(sc.ledger().tryAcquire("warm-up", 10));
+        sc.policy().admit(List.of("profile:warm-up", "tenant:warm-up"), new int[] {-1, -1}, new int[1]);
+        assertTrue(sc.store().open(s, "warm-up", "warm-up"));
+        assertTrue(store.byCallId("warm-1") == null && store.size() == 0, "not in the node's store");
+        assertTrue(sc.store().end(s, EndReason.CALLER_BYE, 200));
+        assertEquals(List.of("early-scratch:warm-1", "late-scratch:warm-1"), heard, "only the copies heard it");
+        assertEquals(0, sc.ledger().inUse("warm-up"));
+        assertTrue(sc.policy().snapshot().isEmpty(), sc.policy().snapshot().toString());
+        assertTrue(ledger.snapshot().isEmpty() && policy.snapshot().isEmpty(), "the node's ledgers untouched");
+        sc.close();
+        assertEquals(2, closed.get());
+        Session real = new Session("id-2", "real-1", "tag", "sip:a@x", "sip:b@y", "1", 0);
+        assertTrue(store.open(real, null, null));
+        store.end(real, EndReason.CALLER_BYE, 200);
+        assertEquals(List.of("early-scratch:warm-1", "late-scratch:warm-1", "early:real-1", "late:real-1"), heard);
+    }
 }

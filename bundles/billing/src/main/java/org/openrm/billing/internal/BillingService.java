@@ -103,6 +103,7 @@ public class BillingService implements DurableSessionListener, BillingStatus {
 
     private final Config config;
     private final Spool spool;
+    private final Path spoolDir;
     private final Sender sender;
     private final Thread senderThread;
     private final ScheduledThreadPoolExecutor timer;
@@ -123,6 +124,8 @@ public class BillingService implements DurableSessionListener, BillingStatus {
         this.config = config;
         Path dir = config.spool_dir().isBlank()
                 ? Path.of(System.getProperty("karaf.data", "data"), "openrm", "billing-spool") : Path.of(config.spool_dir());
+        spoolDir = dir;
+        ScratchCdrs.removeLeftovers(dir);
         spool = new Spool(dir, config.spool_segment_mb() * 1024L * 1024L, config.spool_max_mb() * 1024L * 1024L);
         sender = new Sender(spool, new Sender.Settings(config.broker_url(), config.broker_user(), config.broker_password(),
                 config.cdr_queue(), config.stats_queue(), config.batch_size(), config.retry_max_s()), this::afterDelivery);
@@ -200,6 +203,21 @@ public class BillingService implements DurableSessionListener, BillingStatus {
         if (append(Sender.CDR, seq -> Json.cdr(s, reason, finalCode, endedAt, config.node_id(), seq).getBytes(StandardCharsets.UTF_8),
                 s.id())) {
             cdrs.incrementAndGet();
+        }
+    }
+
+    /**
+     * The warm-up's copy: the same CDR encoding and spool writes into a scratch folder next to the spool, never sent
+     * (see {@link ScratchCdrs}).
+     */
+    @Override
+    public SessionListener scratch() {
+        Path dir = spoolDir.resolveSibling(spoolDir.getFileName() + "-warmup-" + Long.toHexString(System.nanoTime()));
+        try {
+            return new ScratchCdrs(dir, config.node_id());
+        } catch (IOException e) {
+            LOG.warn("The warm-up writes no CDRs: scratch spool {} not created: {}", dir, e.toString());
+            return null;
         }
     }
 

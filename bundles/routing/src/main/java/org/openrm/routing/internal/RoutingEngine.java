@@ -108,24 +108,84 @@ public class RoutingEngine implements CallRouter, ResourceCatalog, Configuration
     @Activate
     public RoutingEngine(@Reference ResourceLedger ledger, @Reference PolicyLedger policy, @Reference ResourceStates states,
                          @Reference Registrations bindings, @Reference ConfigurationAdmin configAdmin, Config config) {
+        this(ledger, policy, states, bindings, configAdmin, config,
+                java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                    Thread t = new Thread(r, "openrm-routing-registrar");
+                    t.setDaemon(true);
+                    return t;
+                }));
+        expiry.scheduleWithFixedDelay(this::expireBindings, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
+        reload();
+    }
+
+    private RoutingEngine(ResourceLedger ledger, PolicyLedger policy, ResourceStates states, Registrations bindings,
+                          ConfigurationAdmin configAdmin, Config config, java.util.concurrent.ScheduledExecutorService expiry) {
         this.ledger = ledger;
         this.states = states;
         this.policy = policy;
         this.bindings = bindings;
         this.configAdmin = configAdmin;
         this.config = config;
-        this.expiry = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "openrm-routing-registrar");
-            t.setDaemon(true);
-            return t;
-        });
-        expiry.scheduleWithFixedDelay(this::expireBindings, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
-        reload();
+        this.expiry = expiry;
     }
 
     @org.osgi.service.component.annotations.Deactivate
     public void deactivate() {
-        expiry.shutdownNow();
+        if (expiry != null) {
+            expiry.shutdownNow();
+        }
+    }
+
+    /** DID of the warm-up's scratch profile ({@link #scratch}): the user part of its calls' Request-URI. */
+    static final String WARMUP_DID = "warm";
+
+    /**
+     * An engine of this class on a model of its own (tenant, IVR profile, resource group and resource all named
+     * {@code warm-up}, the resource at {@code targetUri}) and on the scratch ledgers given: the warm-up's calls run
+     * service selection, tenant admission, the scheme and the Request-URI rewrite by this code, touching nothing of
+     * this node. It has no configuration source, no registrar, no health (its resource is always in service).
+     */
+    @Override
+    public CallRouter scratch(String targetUri, ResourceLedger scratchLedger, PolicyLedger scratchPolicy) {
+        Map<String, Model.ConfigEntry> entries = new HashMap<>();
+        entries.put("warm-up-lrg", new Model.ConfigEntry("warm-up-lrg", Model.GROUP_PID, "warm-up", Map.of("max.attempts", 1)));
+        entries.put("warm-up-resource", new Model.ConfigEntry("warm-up-resource", Model.RESOURCE_PID, "warm-up",
+                Map.of("lrg", "warm-up", "uri", targetUri, "capacity", 1_000_000)));
+        entries.put("warm-up-tenant", new Model.ConfigEntry("warm-up-tenant", Model.TENANT_PID, "warm-up",
+                Map.of("limit", 1_000_000)));
+        entries.put("warm-up-profile", new Model.ConfigEntry("warm-up-profile", Model.PROFILE_PID, "warm-up",
+                Map.of("tenant", "warm-up", "service", "voicexml", "url", "http://127.0.0.1/openrm-warm-up.vxml",
+                        "dids", WARMUP_DID)));
+        RoutingEngine e = new RoutingEngine(scratchLedger, scratchPolicy, new ScratchStates(), bindings, null, config, null);
+        try {
+            e.model = Model.build(entries);
+        } catch (Model.ConfigException x) {
+            LOG.warn("No scratch router for the warm-up towards {}: {}", targetUri, x.getMessage());
+            return null;
+        }
+        return e;
+    }
+
+    /** The scratch engine's health: every resource in service, nothing recorded. */
+    private static final class ScratchStates implements ResourceStates {
+        @Override
+        public org.openrm.api.ResourceStatus get(String resource) {
+            return null;
+        }
+
+        @Override
+        public Change update(String resource, java.util.function.UnaryOperator<org.openrm.api.ResourceStatus> change) {
+            throw new UnsupportedOperationException("the warm-up's scratch router records no health");
+        }
+
+        @Override
+        public Map<String, org.openrm.api.ResourceStatus> snapshot() {
+            return Map.of();
+        }
+
+        @Override
+        public void retain(Set<String> names) {
+        }
     }
 
     void expireBindings() {

@@ -268,4 +268,26 @@ class RoutingEngineTest {
         assertEquals("mcp2", Model.ConfigEntry.nameOf("org.openrm.resource.abc", Model.RESOURCE_PID,
                 Map.of("felix.fileinstall.filename", "file:/opt/openrm/etc/org.openrm.resource-mcp2.cfg")));
     }
+
+    /** The warm-up's scratch router: the same selection, admission and rewrite, on a model and ledgers of its own. */
+    @Test
+    void scratchRouterRoutesTheWarmUpOnItsOwnBooks() {
+        RoutingEngine e = engine("round-robin", 10);
+        InMemoryResourceLedger l = new InMemoryResourceLedger();
+        InMemoryPolicyLedger p = new InMemoryPolicyLedger();
+        org.openrm.api.CallRouter scratch = e.scratch("sip:warm@127.100.1.2:40000;transport=tcp", l, p);
+        CallRequest warm = new CallRequest("w1", "sip:warm@127.0.0.1:5060", RoutingEngine.WARMUP_DID, "sip:warmup@127.100.1.2",
+                "sip:warm@127.0.0.1", Map.of(), "127.100.1.2:40001");
+        RouteResult.Target t = assertInstanceOf(RouteResult.Target.class, scratch.route(warm));
+        assertEquals("warm-up", t.resource());
+        assertEquals("warm-up", t.selection().profile());
+        assertEquals(java.util.List.of("warm-up"), t.selection().tenants());
+        assertTrue(t.requestUri().startsWith("sip:dialog@127.100.1.2:40000;transport=tcp;voicexml="), t.requestUri());
+        assertEquals(1, l.inUse("warm-up"));
+        assertEquals(1, p.count("tenant:warm-up"));
+        assertTrue(ledger.snapshot().values().stream().allMatch(v -> v == 0), "the node's ports untouched: " + ledger.snapshot());
+        assertTrue(policy.snapshot().isEmpty(), "the node's counts untouched");
+        // and the node's own router is not changed by it
+        assertEquals("mcp0", assertInstanceOf(RouteResult.Target.class, e.route(call)).resource());
+    }
 }

@@ -153,19 +153,21 @@ final class DialogRouter {
     }
 
     private void endOnBye(Request req) {
-        endOnBye(s.store, Sip.callId(req), ((FromHeader) req.getHeader(FromHeader.NAME)).getTag());
+        s.endOnBye(Sip.callId(req), ((FromHeader) req.getHeader(FromHeader.NAME)).getTag());
     }
 
     /**
      * A BYE ends its session (caller or media server, told apart by the From tag): for the stack's BYEs and for
-     * those relayed from their bytes.
+     * those relayed from their bytes. False if {@code store} has no session with this Call-ID.
      */
-    static void endOnBye(org.openrm.api.SessionStore store, String callId, String fromTag) {
+    static boolean endOnBye(org.openrm.api.SessionStore store, String callId, String fromTag) {
         Session session = store.byCallId(callId);
-        if (session != null) {
-            boolean caller = fromTag != null && fromTag.equals(session.callerTag());
-            store.end(session, caller ? EndReason.CALLER_BYE : EndReason.MEDIA_SERVER_BYE, 0);
+        if (session == null) {
+            return false;
         }
+        boolean caller = fromTag != null && fromTag.equals(session.callerTag());
+        store.end(session, caller ? EndReason.CALLER_BYE : EndReason.MEDIA_SERVER_BYE, 0);
+        return true;
     }
 
     /** The SIP Server's host or a media server's host as configured (possibly a name the operator chose). */

@@ -34,10 +34,11 @@ final class InviteBranch {
     final String key;
     final int maxAttempts;
     /**
-     * One of the warm-up's synthetic calls ({@code CallWarmup}): sent to its private media server with no session in
-     * the store, no port, no health feedback and no CDR.
+     * Where this call's session, port and counts are kept: the node's own books, or for one of the warm-up's synthetic
+     * calls ({@code CallWarmup}) its scratch books (a private store, ledgers and router: no port, count or CDR of the
+     * node, no health feedback).
      */
-    boolean warm;
+    final Books books;
     /** Resources tried so far (failover skips them). */
     final Set<String> tried = ConcurrentHashMap.newKeySet();
 
@@ -52,7 +53,9 @@ final class InviteBranch {
     private boolean cancelSent;
     private boolean done;
 
-    InviteBranch(ServerTransaction st, Request request, CallRequest call, Session session, String key, int maxAttempts) {
+    InviteBranch(ServerTransaction st, Request request, CallRequest call, Session session, String key, int maxAttempts,
+                 Books books) {
+        this.books = books;
         this.st = st;
         this.request = request;
         this.call = call;

@@ -146,7 +146,7 @@ final class InviteProxy {
     }
 
     void onInitialInvite(StackContext c, RequestEvent ev, Request req) throws Exception {
-        // one of the warm-up's synthetic calls (before the node reports ready): the same path, out of the books
+        // one of the warm-up's synthetic calls (before the node reports ready): the same path, on scratch books
         String warm = s.stack.warmupTarget(req, ((SIPMessage) req).getRemoteAddress(), Sip.transport(req));
         if (warm == null) {
             s.stats.invites.incrementAndGet();
@@ -197,6 +197,11 @@ final class InviteProxy {
             c.reply(st, Response.SERVICE_UNAVAILABLE, "Draining", drainRetry);
             return;
         }
+        route(c, st, req, cr, r, s.own);
+    }
+
+    /** Routing, the session in {@code books}, the first branch. */
+    private void route(StackContext c, ServerTransaction st, Request req, CallRequest cr, CallRouter r, Books books) {
         long receivedAt = System.currentTimeMillis();
         RouteResult rr = r.route(cr);
         String callerTag = ((FromHeader) req.getHeader(FromHeader.NAME)).getTag();
@@ -208,37 +213,64 @@ final class InviteProxy {
                 rs.selection(rej.selection()); // tenant and profile for the CDR; it holds no policy counts
             }
             rs.rejectCause(rej.cause());
-            s.store.rejected(rs, rej.code());
+            books.store.rejected(rs, rej.code());
             return;
         }
-        RouteResult.Target t = (RouteResult.Target) rr;
+        open(c, st, req, cr, (RouteResult.Target) rr, books, receivedAt);
+    }
+
+    /** The session of a routed call opens in {@code books} (it holds the port and counts of {@code t}); its first branch. */
+    private void open(StackContext c, ServerTransaction st, Request req, CallRequest cr, RouteResult.Target t, Books books,
+                      long receivedAt) {
+        String callerTag = ((FromHeader) req.getHeader(FromHeader.NAME)).getTag();
         Session session = new Session(Sip.newSessionId(), cr.callId(), callerTag, cr.from(), cr.to(), cr.dialled(), receivedAt);
         session.selection(t.selection());
-        if (!s.store.open(session, t.resource(), t.group())) {
-            s.ledger.release(t.resource());
+        if (!books.store.open(session, t.resource(), t.group())) {
+            books.ledger.release(t.resource());
             if (t.selection() != null) {
-                s.policy.release(t.selection().policyKeys());
+                books.policy.release(t.selection().policyKeys());
             }
             c.reply(st, Response.LOOP_DETECTED, "Call-ID In Use", 0);
             return;
         }
-        InviteBranch b = new InviteBranch(st, req, cr, session, Sip.topBranch(req), t.maxAttempts());
+        InviteBranch b = new InviteBranch(st, req, cr, session, Sip.topBranch(req), t.maxAttempts(), books);
         pending.put(b.key, b);
         forward(c, b, t);
     }
 
     /**
-     * A warm-up call: a session object for the branch (never opened in the store: no port, no policy count, no CDR)
-     * and one branch to the warm-up's private media server, by the same code as every call.
+     * A warm-up call, by the same code as every call on the warm-up's scratch books: the MCP check, routing by the
+     * scratch router (service selection, tenant admission, scheme, Request-URI), the session in the scratch store, its
+     * CDR in billing's scratch spool. Before routing is bound, the call goes to the warm-up's media server unrouted.
      */
     private void warmCall(StackContext c, ServerTransaction st, Request req, CallRequest cr, String target) {
-        String callerTag = ((FromHeader) req.getHeader(FromHeader.NAME)).getTag();
-        Session session = new Session(Sip.newSessionId(), cr.callId(), callerTag, cr.from(), cr.to(), cr.dialled(),
-                System.currentTimeMillis());
-        InviteBranch b = new InviteBranch(st, req, cr, session, Sip.topBranch(req), 1);
-        b.warm = true;
-        pending.put(b.key, b);
-        forward(c, b, new RouteResult.Target("warm-up", "warm-up", target, 1, target, null));
+        Books books = s.warmBooks(target);
+        if (books == null) {
+            c.reply(st, Response.SERVICE_UNAVAILABLE, "Warm-Up Unavailable", 0);
+            return;
+        }
+        CallRouter r = books.router();
+        if (r == null) {
+            books.ledger.acquireAnyway("warm-up");
+            open(c, st, req, cr, new RouteResult.Target("warm-up", "warm-up", target, 1, target, null), books,
+                    System.currentTimeMillis());
+            return;
+        }
+        if (mcp.isMediaServerOriginated(req, cr, r)) {
+            c.reply(st, Response.SERVICE_UNAVAILABLE, "Warm-Up Misrouted", 0); // cannot be: its caller is no media server
+            return;
+        }
+        route(c, st, req, cr, r, books);
+    }
+
+    /**
+     * A media server failed a call ({@link Services#mediaServerFailed}); the warm-up's private media server is none
+     * of the node's and is never reported.
+     */
+    private void blame(InviteBranch b, String resource, HealthFeedback.Failure failure, String why, SipConfig c) {
+        if (b.books.own && c != null) {
+            s.mediaServerFailed(resource, failure, why, c);
+        }
     }
 
     /** Sends the INVITE to {@code t}, whose port the session already holds. */
@@ -268,9 +300,7 @@ final class InviteProxy {
             b.noAnswerTimer(sent, s.timer.schedule(() -> onNoAnswer(b, sent, timeoutMs), timeoutMs, TimeUnit.MILLISECONDS));
         } catch (Exception e) {
             LOG.info("Call {}: cannot send INVITE to {} ({}): {}", b.call.callId(), t.resource(), t.uri(), e.toString());
-            if (!b.warm) {
-                s.mediaServerFailed(t.resource(), HealthFeedback.Failure.TRANSPORT_ERROR, "transport error " + e.getMessage(), c.config);
-            }
+            blame(b, t.resource(), HealthFeedback.Failure.TRANSPORT_ERROR, "transport error " + e.getMessage(), c.config);
             // the branch that failed: this one if it was registered, else none
             branchFailed(c, b, b.current(), Response.SERVICE_UNAVAILABLE, null, "transport error");
         }
@@ -295,9 +325,7 @@ final class InviteProxy {
         RouteResult.Target t = b.target();
         LOG.info("Call {}: no answer from {} within {} ms", b.call.callId(), t.resource(), timeoutMs);
         strays.abandon(ct.getBranchId());
-        if (cfg != null && !b.warm) {
-            s.mediaServerFailed(t.resource(), HealthFeedback.Failure.TIMEOUT, "no answer to INVITE", cfg);
-        }
+        blame(b, t.resource(), HealthFeedback.Failure.TIMEOUT, "no answer to INVITE", cfg);
         try {
             ct.terminate();
         } catch (Exception e) {
@@ -315,23 +343,21 @@ final class InviteProxy {
         if (f == null) {
             return;
         }
-        if (!b.warm) {
-            s.store.detach(b.session);
-        }
+        b.books.store.detach(b.session);
         if (f.cancelled()) {
             finish(c, b, null, Response.REQUEST_TERMINATED, EndReason.CANCEL);
             return;
         }
-        CallRouter r = s.router();
+        CallRouter r = b.books.router();
         if (f.attempts() < b.maxAttempts && r != null && c != null) {
             RouteResult rr = r.failover(b.call, b.session.selection(), f.resource(), b.tried, f.attempts());
             if (rr instanceof RouteResult.Target next) {
                 s.stats.failovers.incrementAndGet();
                 LOG.debug("Call {}: {} from {} ({}), failing over to {}", b.call.callId(), code, f.resource(), why,
                         next.resource());
-                s.store.attach(b.session, next.resource(), next.group());
+                b.books.store.attach(b.session, next.resource(), next.group());
                 if (!b.goesOn()) {
-                    s.store.detach(b.session);
+                    b.books.store.detach(b.session);
                     finish(c, b, null, Response.REQUEST_TERMINATED, EndReason.CANCEL);
                     return;
                 }
@@ -364,9 +390,7 @@ final class InviteProxy {
         } catch (Exception e) {
             LOG.debug("Call {}: final response not sent: {}", b.call.callId(), e.toString());
         }
-        if (!b.warm) {
-            s.store.end(b.session, reason, sent);
-        }
+        b.books.store.end(b.session, reason, sent);
     }
 
     void onCancel(StackContext c, RequestEvent ev, Request req) throws Exception {
@@ -388,9 +412,7 @@ final class InviteProxy {
         if (what instanceof InviteBranch.Cancel.Send send) {
             sendCancel(c, b, send.ct());
         } else if (what instanceof InviteBranch.Cancel.EndNow) {
-            if (!b.warm) {
-                s.store.detach(b.session);
-            }
+            b.books.store.detach(b.session);
             finish(c, b, null, Response.REQUEST_TERMINATED, EndReason.CANCEL);
         }
     }
@@ -429,9 +451,7 @@ final class InviteProxy {
             return;
         }
         if (code < 300) {
-            if (!b.warm) {
-                s.store.answered(b.session, System.currentTimeMillis());
-            }
+            b.books.store.answered(b.session, System.currentTimeMillis());
             if (!b.end()) {
                 return;
             }
@@ -442,7 +462,7 @@ final class InviteProxy {
             return;
         }
         if (FAILOVER_CODES.contains(code)) {
-            if (code == Response.SERVICE_UNAVAILABLE && !b.warm) {
+            if (code == Response.SERVICE_UNAVAILABLE && b.books.own) {
                 honourRetryAfter(b, resp);
             }
             branchFailed(c, b, ct, code, resp, "final response " + code);
@@ -472,9 +492,7 @@ final class InviteProxy {
     /** Timer B of a branch: the media server never answered finally. */
     void onTimeout(StackContext c, InviteBranch b, ClientTransaction ct) {
         strays.abandon(ct.getBranchId());
-        if (c != null && !b.warm) {
-            s.mediaServerFailed(b.target().resource(), HealthFeedback.Failure.TIMEOUT, "INVITE transaction timeout", c.config);
-        }
+        blame(b, b.target().resource(), HealthFeedback.Failure.TIMEOUT, "INVITE transaction timeout", c == null ? null : c.config);
         branchFailed(c, b, ct, Response.REQUEST_TIMEOUT, null, "timeout");
     }
 

@@ -154,6 +154,7 @@ public class SipProxy implements SipPinger, SipStatus, ProxyLogic {
         timer.scheduleWithFixedDelay(() -> sweep.sweep(this.config), 10, 10, TimeUnit.SECONDS);
         timer.scheduleAtFixedRate(() -> saturation.sample(this.config, invites.pending()), 50, 50, TimeUnit.MILLISECONDS);
         timer.scheduleWithFixedDelay(() -> invites.resumeParked(stack.ctx()), 10, 10, TimeUnit.MILLISECONDS);
+        timer.scheduleWithFixedDelay(() -> s.retireWarm(false), 1, 1, TimeUnit.SECONDS);
         stack.attach(this);
         advertise();
         StackContext c = stack.ctx();
@@ -214,6 +215,7 @@ public class SipProxy implements SipPinger, SipStatus, ProxyLogic {
     public void retired() {
         timer.shutdownNow();
         invites.clear(stack.ctx());
+        services.retireWarm(true);
         LOG.info("SIP proxy logic stopped; {} live sessions stay in the session store", store.size());
     }
 
@@ -234,7 +236,7 @@ public class SipProxy implements SipPinger, SipStatus, ProxyLogic {
 
     @Override
     public void byeRelayed(String callId, String fromTag) {
-        DialogRouter.endOnBye(store, callId, fromTag);
+        services.endOnBye(callId, fromTag);
     }
 
     @Override

@@ -78,6 +78,19 @@ class ProxyBehaviourTest {
             }
             assertTrue(rm.started.isEmpty() && rm.ended.isEmpty(), "no session started or ended: " + rm.started + rm.ended);
             assertEquals(0, rm.stack.edge().stats.untrusted.get(), "the warm-up's address was trusted while it ran");
+            // the whole path ran on scratch books: routed by the scratch router (profile warm-up, its media server),
+            // each session opened and ended in the scratch store, its ending heard by the listeners' scratch copies
+            long routedAndEnded = rm.scratchEnded.entrySet().stream()
+                    .filter(e -> e.getKey().startsWith("CALLER_BYE/warm-up/")).mapToLong(e -> e.getValue().get()).sum();
+            assertTrue(routedAndEnded >= 390, "warm-up sessions ended on scratch books: " + rm.scratchEnded);
+            assertEquals(1, rm.scratchCopies.get(), "one scratch store for the warm-up");
+            long end2 = System.currentTimeMillis() + 15_000;
+            while (rm.scratchClosed.get() == 0 && System.currentTimeMillis() < end2) {
+                Thread.sleep(100);
+            }
+            assertEquals(1, rm.scratchClosed.get(), "the scratch books closed once the warm-up's calls ended");
+            assertTrue(rm.ledger.snapshot().values().stream().allMatch(v -> v == 0), "no port of the node: " + rm.ledger.snapshot());
+            assertTrue(rm.policy.snapshot().isEmpty(), "no count of the node: " + rm.policy.snapshot());
             assertTrue(rm.idle());
         }
     }

@@ -32,6 +32,28 @@ public final class ProxyUnderTest implements AutoCloseable {
     public final Map<EndReason, AtomicInteger> ended = new ConcurrentHashMap<>();
     public final Map<String, Long> lastStart = new ConcurrentHashMap<>();
 
+    /** The warm-up's sessions as the scratch copy of the listener above heard them: ended per reason and IVR profile. */
+    public final Map<String, AtomicInteger> scratchEnded = new ConcurrentHashMap<>();
+    /** Scratch copies made and closed. */
+    public final AtomicInteger scratchCopies = new AtomicInteger(), scratchClosed = new AtomicInteger();
+
+    private final class ScratchCopy implements SessionListener, AutoCloseable {
+        ScratchCopy() {
+            scratchCopies.incrementAndGet();
+        }
+
+        @Override
+        public void ended(Session s, EndReason reason, int code, long at) {
+            String key = reason + "/" + (s.selection() == null ? "-" : s.selection().profile()) + "/" + s.resource();
+            scratchEnded.computeIfAbsent(key, k -> new AtomicInteger()).incrementAndGet();
+        }
+
+        @Override
+        public void close() {
+            scratchClosed.incrementAndGet();
+        }
+    }
+
     public ProxyUnderTest(int port, Map<String, Map<String, Object>> configs, Map<String, Object> sip) throws Exception {
         this(port, configs, sip, Map.of());
     }
@@ -49,6 +71,11 @@ public final class ProxyUnderTest implements AutoCloseable {
             @Override
             public void ended(Session s, EndReason reason, int code, long at) {
                 ended.computeIfAbsent(reason, r -> new AtomicInteger()).incrementAndGet();
+            }
+
+            @Override
+            public SessionListener scratch() {
+                return new ScratchCopy();
             }
         });
         routing = new RoutingEngine(ledger, policy, states, registrations, TestConfigs.configAdmin(configs),
