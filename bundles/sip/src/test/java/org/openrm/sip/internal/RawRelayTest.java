@@ -79,6 +79,11 @@ class RawRelayTest {
 
 
     static Relayed reference(String text) {
+        return reference(text, false);
+    }
+
+    /** As the stack relays it when it came over {@code tcp} (openrm's Via says TCP). */
+    static Relayed reference(String text, boolean tcp) {
         Message m;
         try {
             m = text.startsWith("SIP/") ? mf.createResponse(text) : mf.createRequest(text);
@@ -128,7 +133,7 @@ class RawRelayTest {
             } else {
                 mfh.decrementMaxForwards();
             }
-            q.addFirst(hf.createViaHeader(SELF.viaHost(), SELF.port(), "udp", Sip.statelessBranch(q)));
+            q.addFirst(hf.createViaHeader(SELF.viaHost(), SELF.port(), tcp ? "tcp" : "udp", Sip.statelessBranch(q)));
             return new Relayed(q, hop.getHost(), hop.getPort() > 0 ? hop.getPort() : 5060);
         } catch (Exception | Error e) {
             why = e.toString();
@@ -157,15 +162,21 @@ class RawRelayTest {
 
     /** Checks one message; returns whether the byte relay relayed it. */
     static boolean check(String text) {
+        return check(text, false);
+    }
+
+    /** As {@link #check(String)}, for a message received over {@code tcp}. */
+    static boolean check(String text, boolean tcp) {
         byte[] b = text.getBytes(StandardCharsets.ISO_8859_1);
         if (RawScreen.check(b, 0, b.length, 16384) != null) {
             return false; // refused before the relay ever sees it
         }
         RawRelay.Out out = new RawRelay.Out();
-        if (!new RawRelay().relay(b, b.length, SELF, out)) {
+        if (!new RawRelay().relay(b, b.length, SELF, out, tcp)) {
             return false;
         }
-        Relayed ref = reference(text);
+        assertEquals(tcp, out.tcp);
+        Relayed ref = reference(text, tcp);
         assertNotNull(ref, () -> "relayed what the stack would not relay (" + why + "):\n" + text);
         String relayed = new String(out.data, 0, out.length, StandardCharsets.ISO_8859_1);
         Message mine;
@@ -198,6 +209,35 @@ class RawRelayTest {
         assertTrue(new RawRelay().relay(b, b.length, SELF, out));
         assertEquals("261-2238@127.0.0.1", out.byeCallId);
         assertEquals("2238SIPpTag00261", out.byeFromTag);
+    }
+
+    /** Over TCP: an in-dialog ACK/BYE towards a TCP next hop, with its Content-Length, leaves with openrm's TCP Via. */
+    static final String TCP_BYE = BYE.replace("sip:127.0.0.1:15071;transport=UDP", "sip:127.0.0.1:15071;transport=tcp")
+            .replace("SIP/2.0/UDP 127.0.0.1:15090", "SIP/2.0/TCP 127.0.0.1:15090")
+            .replace("<sip:127.0.0.1:5060;lr;ftag=2238SIPpTag00261>", "<sip:127.0.0.1:5060;transport=tcp;lr;ftag=2238SIPpTag00261>");
+
+    @Test
+    void overTcpTheSameRelayWithATcpVia() {
+        assertTrue(check(TCP_BYE, true));
+        assertTrue(check(TCP_BYE.replace("BYE sip", "ACK sip").replace("CSeq: 2 BYE", "CSeq: 1 ACK"), true));
+        RawRelay.Out out = new RawRelay.Out();
+        byte[] b = TCP_BYE.getBytes(StandardCharsets.ISO_8859_1);
+        assertTrue(new RawRelay().relay(b, b.length, SELF, out, true));
+        String sent = new String(out.data, 0, out.length, StandardCharsets.ISO_8859_1);
+        assertTrue(sent.contains("\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK-orm-s"), sent);
+        RawRelay r = new RawRelay();
+        for (String s : List.of(
+                TCP_BYE.replace("Content-Length: 0\r\n", ""), // mandatory over TCP: the stack's to judge
+                TCP_BYE.replace("Content-Length: 0\r\n", "Content-Length: 0\r\nl: 0\r\n"), // twice
+                TCP_BYE.replace("sip:127.0.0.1:15071;transport=tcp", "sip:127.0.0.1:15071;transport=udp"), // UDP next hop
+                TCP_BYE.replace("sip:127.0.0.1:15071;transport=tcp", "sip:127.0.0.1:15071;transport=tls"),
+                TCP_BYE.replace("sip:127.0.0.1:15071;transport=tcp", "sip:127.0.0.1:15071"), // no transport: UDP
+                OK)) { // responses over TCP are the stack's
+            byte[] m = s.getBytes(StandardCharsets.ISO_8859_1);
+            assertFalse(r.relay(m, m.length, SELF, out, true), () -> "relayed over TCP:\n" + s);
+        }
+        // and a UDP message with a TCP next hop stays refused on UDP
+        assertFalse(r.relay(b, b.length, SELF, out, false));
     }
 
     @Test
@@ -253,17 +293,27 @@ class RawRelayTest {
         Random rnd = new Random(20261201);
         String alphabet = "\r\n:;,<> =\t\"@.5sip0aBYEACKtag";
         int fuzzedRelayed = 0;
+        int fuzzedTcp = 0;
         for (int n = 0; n < 20_000; n++) {
             char[] c = corpus.get(corpus.size() - 1 - rnd.nextInt(3)).toCharArray();
             for (int k = rnd.nextInt(4); k >= 0; k--) {
                 c[rnd.nextInt(c.length)] = alphabet.charAt(rnd.nextInt(alphabet.length()));
             }
-            if (check(new String(c))) {
+            String f = new String(c);
+            if (check(f)) {
                 fuzzedRelayed++;
             }
+            // the same over TCP, towards a TCP next hop
+            if (check(f.replace(";transport=UDP", ";transport=tcp").replace("SIP/2.0/UDP 127.0.0.1:15090", "SIP/2.0/TCP 127.0.0.1:15090"), true)) {
+                fuzzedTcp++;
+            }
         }
-        System.out.printf("raw relay: corpus %d of %d relayed, fuzzed %d of 20000 relayed, all equal to the stack's%n",
-                relayed, corpus.size(), fuzzedRelayed);
+        for (String s : corpus) {
+            check(s, true);
+        }
+        System.out.printf("raw relay: corpus %d of %d relayed, fuzzed %d of 20000 relayed (%d over TCP), all equal to the stack's%n",
+                relayed, corpus.size(), fuzzedRelayed, fuzzedTcp);
         assertTrue(relayed >= 3 && fuzzedRelayed > 1000, "the relay refused nearly everything: " + fuzzedRelayed);
+        assertTrue(fuzzedTcp > 1000, "over TCP the relay refused nearly everything: " + fuzzedTcp);
     }
 }

@@ -78,7 +78,15 @@ class SippEndToEndTest {
             assertEquals(300, rm.ended.get(org.openrm.api.EndReason.CALLER_BYE).get());
             long rawRequests = rm.proxy.counters().get("raw.relayed.requests");
             long rawResponses = rm.proxy.counters().get("raw.relayed.responses");
-            if (rawRelay) {
+            if (rawRelay && !"u1".equals(transport)) {
+                // over TCP: the ACKs and BYEs that came whole in one read of the connection (nearly all) went on from
+                // their bytes, the rest through the stack; the answers to BYE over TCP are the stack's
+                long tcp = rm.proxy.counters().get("raw.relayed.tcp.requests");
+                System.out.printf("%s: %d of 600 ACK/BYE relayed from their bytes%n", transport, tcp);
+                assertEquals(rawRequests, tcp);
+                assertTrue(tcp >= 300 && tcp <= 600, "ACK and BYE relayed from their bytes over TCP: " + tcp);
+                assertEquals(0, rawResponses);
+            } else if (rawRelay) {
                 // every ACK and BYE (600), and every 200 to a BYE (300), went on from its bytes
                 assertEquals(600, rawRequests, "ACK and BYE relayed from their bytes");
                 assertEquals(300, rawResponses, "answers to BYE relayed from their bytes");
@@ -112,6 +120,11 @@ class SippEndToEndTest {
     @Test
     void callsFlowOverTcp() throws Exception {
         callsFlow("t1");
+    }
+
+    @Test
+    void callsFlowOverTcpRelayedFromBytes() throws Exception {
+        callsFlow("t1", true);
     }
 
     @Test

@@ -25,6 +25,8 @@ public final class RawRelay {
         public int length;
         public InetAddress address;
         public int port;
+        /** The transport it leaves by: TCP (a connection to {@link #address}:{@link #port}) or UDP. */
+        public boolean tcp;
         /** Set for a relayed BYE: its Call-ID and From tag (the session ends). */
         public String byeCallId;
         public String byeFromTag;
@@ -47,15 +49,25 @@ public final class RawRelay {
      * on any input (a message it cannot read is the stack's).
      */
     public boolean relay(byte[] b, int len, Self self, Out out) {
+        return relay(b, len, self, out, false);
+    }
+
+    /**
+     * As {@link #relay(byte[], int, Self, Out)}, for a message received over {@code tcp} (one framed message of a
+     * connection, {@code TcpGuard}): an in-dialog ACK or BYE whose next hop is over TCP too, with its Content-Length
+     * (mandatory over TCP), leaves with openrm's TCP Via. Responses over TCP are the stack's.
+     */
+    public boolean relay(byte[] b, int len, Self self, Out out, boolean tcp) {
         try {
             out.byeCallId = null;
             out.byeFromTag = null;
+            out.tcp = tcp;
             if (startsWith(b, len, 0, "SIP/2.0 ")) {
-                return response(b, len, self, out);
+                return !tcp && response(b, len, self, out);
             }
             boolean ack = startsWith(b, len, 0, "ACK ");
             boolean bye = !ack && startsWith(b, len, 0, "BYE ");
-            return (ack || bye) && request(b, len, bye, self, out);
+            return (ack || bye) && request(b, len, bye, self, out, tcp);
         } catch (RuntimeException e) {
             return false;
         }
@@ -90,7 +102,7 @@ public final class RawRelay {
         return -1;
     }
 
-    private boolean request(byte[] b, int len, boolean bye, Self self, Out out) {
+    private boolean request(byte[] b, int len, boolean bye, Self self, Out out, boolean tcp) {
         int n = lines(b, len, self);
         if (n < 1) {
             return false;
@@ -107,6 +119,7 @@ public final class RawRelay {
         }
         int via = -1, maxForwards = -1, callId = -1, cseq = -1, from = -1, to = -1, routes = 0;
         int firstRoute = -1;
+        boolean lengthSeen = false;
         for (int i = 1; i < n; i++) {
             int colon = indexOf(b, start[i], end[i], (byte) ':');
             if (colon + 1 >= end[i] || b[colon + 1] != ' ' || colon == start[i] || b[colon - 1] == ' ' || b[colon - 1] == '\t') {
@@ -141,16 +154,17 @@ public final class RawRelay {
                     return false;
                 }
             } else if (is(b, ns, ne, "content-length") || is(b, ns, ne, "l")) {
-                if (parseInt(b, colon + 1, end[i], 9) != len - end[n]) {
+                if (lengthSeen || parseInt(b, colon + 1, end[i], 9) != len - end[n]) {
                     return false; // a body of another length than announced: the stack's to judge
                 }
+                lengthSeen = true;
             } else if (!(ne - ns > 2 && (b[ns] == 'X' || b[ns] == 'x') && b[ns + 1] == '-' && token(b, ns, ne)
                     && printable(b, colon + 1, end[i]))) {
                 return false; // a header the relay does not know how the stack would read: the stack relays it
             }
         }
         if (via < 0 || maxForwards < 0 || callId < 0 || cseq < 0 || from < 0 || to < 0 || firstRoute < 0
-                || firstRoute != firstRouteLine(b, n)) {
+                || firstRoute != firstRouteLine(b, n) || (tcp && !lengthSeen)) {
             return false;
         }
         if (!nameAddrs(b, valueStart(b, from), end[from]) || !nameAddrs(b, valueStart(b, to), end[to])
@@ -202,7 +216,7 @@ public final class RawRelay {
                 return false; // for openrm itself
             }
         }
-        if (target == null || !target.udp || !isIpv4(target.host)) {
+        if (target == null || (tcp ? !target.tcp : !target.udp) || !isIpv4(target.host)) {
             return false;
         }
         int mf = parseInt(b, valueStart(b, maxForwards), end[maxForwards], 3);
@@ -226,7 +240,7 @@ public final class RawRelay {
         }
         String stateless = STATELESS_BRANCH + Integer.toHexString(branch.hashCode())
                 + Integer.toHexString((branch + cid + seq + cs[1]).hashCode());
-        byte[] viaLine = ("Via: SIP/2.0/UDP " + self.viaHost() + ":" + self.port() + ";branch=" + stateless + "\r\n")
+        byte[] viaLine = ("Via: SIP/2.0/" + (tcp ? "TCP " : "UDP ") + self.viaHost() + ":" + self.port() + ";branch=" + stateless + "\r\n")
                 .getBytes(StandardCharsets.ISO_8859_1);
         byte[] mfLine = ("Max-Forwards: " + (mf - 1) + "\r\n").getBytes(StandardCharsets.ISO_8859_1);
         byte[] o = new byte[len + viaLine.length + mfLine.length];
@@ -366,7 +380,7 @@ public final class RawRelay {
     }
 
     /** A host, port and transport of a SIP URI or Via sent-by. */
-    public record Hop(String host, int port, boolean udp) { }
+    public record Hop(String host, int port, boolean udp, boolean tcp) { }
 
     /** A Via value's sent-by, transport, received and rport. */
     public record Via(String host, int port, boolean udp, String received, int rport) { }
@@ -444,18 +458,20 @@ public final class RawRelay {
             return null;
         }
         boolean udp = true;
+        boolean tcp = false;
         if (semi >= 0) {
             for (String prm : rest.substring(semi + 1).split(";")) {
                 int eq = prm.indexOf('=');
                 String key = (eq < 0 ? prm : prm.substring(0, eq)).trim().toLowerCase(java.util.Locale.ROOT);
                 if (key.equals("transport")) {
                     udp = eq > 0 && prm.substring(eq + 1).trim().equalsIgnoreCase("udp");
+                    tcp = eq > 0 && prm.substring(eq + 1).trim().equalsIgnoreCase("tcp");
                 } else if (key.equals("maddr")) {
                     return null;
                 }
             }
         }
-        return new Hop(host, port, udp);
+        return new Hop(host, port, udp, tcp);
     }
 
     /** The URI of a name-addr ({@code <...>}) or addr-spec value: [from, to) positions, or null. */

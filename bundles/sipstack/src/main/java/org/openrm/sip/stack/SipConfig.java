@@ -65,6 +65,11 @@ public @interface SipConfig {
             + "clean to a 1.5x higher rate than the stack path and a higher goodput past capacity (bench/README.md)")
     boolean raw_relay() default true;
 
+    @AttributeDefinition(description = "With raw.relay: in-dialog ACK and BYE received over TCP whose next hop is a TCP "
+            + "connection openrm opened are relayed from their bytes too, on the connection's reader thread, written to "
+            + "that connection under the stack's own lock; false: over TCP the stack relays them")
+    boolean raw_relay_tcp() default true;
+
     @AttributeDefinition(description = "Threads that send what the byte-level relay decided, off the UDP receive "
             + "thread (1 to 8; one keeps a dialog's messages in order). Their queue's delay counts for the overload guard")
     int raw_relay_threads() default 1;

@@ -154,6 +154,7 @@ public final class SipStack {
      * size changes (the old one sends what it holds, then stops).
      */
     private synchronized void relaySender(SipConfig c) {
+        tcpGuard.rawTcp = c.raw_relay() && c.raw_relay_tcp();
         RelaySender cur = tcpGuard.relaySender;
         if (!c.raw_relay()) {
             replaceRelaySender(null);
@@ -265,6 +266,7 @@ public final class SipStack {
         m.put("tcp.accepted", t.accepted.get());
         m.put("raw.relayed.requests", t.rawRequests.get());
         m.put("raw.relayed.responses", t.rawResponses.get());
+        m.put("raw.relayed.tcp.requests", t.rawTcpRequests.get());
         RelaySender rs = tcpGuard.relaySender;
         m.put("raw.relay.waiting", rs == null ? 0L : rs.depth());
         KernelBacklog k = runtime.kernel();

@@ -59,6 +59,8 @@ public final class TcpGuard implements NetworkLayer {
         /** In-dialog ACK/BYE and their responses relayed from their bytes ({@link RawRelay}). */
         public final AtomicLong rawRequests = new AtomicLong();
         public final AtomicLong rawResponses = new AtomicLong();
+        /** Of {@link #rawRequests}: those received and relayed over TCP. */
+        public final AtomicLong rawTcpRequests = new AtomicLong();
     }
 
     public final Stats stats = new Stats();
@@ -68,6 +70,14 @@ public final class TcpGuard implements NetworkLayer {
     public final WireCounts received = new WireCounts();
     private volatile Limits limits;
     private final Set<GuardedSocket> live = ConcurrentHashMap.newKeySet();
+    /** Bound on {@link #opened}: beyond it a new connection is not relayed to from bytes (the stack writes to it). */
+    static final int MAX_OPENED = 10_000;
+    /**
+     * The connections openrm opened, by peer (media servers, a SIP Server over TCP): where the TCP byte-level relay
+     * writes, as the stack would, under the stack's own lock (JAIN-SIP writes a message holding the connection's
+     * output stream's monitor).
+     */
+    private final Map<java.net.InetSocketAddress, Socket> opened = new ConcurrentHashMap<>();
     private final Map<InetAddress, AtomicInteger> perSource = new ConcurrentHashMap<>();
     private final NetworkLayer plain = DefaultNetworkLayer.SINGLETON;
     private final OncePerMinute logOnce = new OncePerMinute(LOG);
@@ -161,6 +171,7 @@ public final class TcpGuard implements NetworkLayer {
     private final class CountedSocket extends Socket {
         private OutputStream out;
         private final boolean warm;
+        private final java.net.InetSocketAddress peer;
 
         CountedSocket(InetAddress address, int port, InetAddress local, int localPort) throws IOException {
             super(address, port, local, localPort);
@@ -168,6 +179,16 @@ public final class TcpGuard implements NetworkLayer {
             if (noDelay) {
                 setTcpNoDelay(true);
             }
+            peer = new java.net.InetSocketAddress(address, port);
+            if (opened.size() < MAX_OPENED) {
+                opened.put(peer, this); // the byte-level relay writes to it (the newest connection to a peer wins)
+            }
+        }
+
+        @Override
+        public synchronized void close() throws IOException {
+            opened.remove(peer, this);
+            super.close();
         }
 
         @Override
@@ -397,6 +418,8 @@ public final class TcpGuard implements NetworkLayer {
     public volatile java.util.function.Predicate<InetAddress> trusted;
     /** openrm's identity for the byte-level relay, from the running stack; null (or yielding null) turns it off. */
     public volatile java.util.function.Supplier<RawRelay.Self> rawSelf;
+    /** The byte-level relay over TCP too (raw.relay.tcp); the UDP relay's {@link #rawSelf} must be on as well. */
+    public volatile boolean rawTcp;
     /** Sends what the byte-level relay decided, off the receive thread; null sends on the receive thread. */
     public volatile RelaySender relaySender;
     /** Told of every BYE relayed from its bytes (Call-ID, From tag); false when it cannot take it now. */
@@ -536,21 +559,29 @@ public final class TcpGuard implements NetworkLayer {
 
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
-            if (refusal != null) {
-                refuse(refusedHead, refusal);
-            }
-            int n = super.read(b, off, len);
-            if (n > 0) {
+            while (true) {
+                if (refusal != null) {
+                    refuse(refusedHead, refusal);
+                }
+                int n = super.read(b, off, len);
+                if (n <= 0) {
+                    return n;
+                }
                 int keep = consume(b, off, n);
                 if (keep == 0 && refusal != null) {
                     refuse(refusedHead, refusal);
                 }
-                return keep;
+                if (keep > 0 || len == 0) {
+                    return keep;
+                }
+                // everything read went on from its bytes (relayed): the stack has nothing to read yet
             }
-            return n;
         }
 
-        /** Follows the messages in {@code b}; returns how many bytes the stack may have (fewer when one is refused). */
+        /**
+         * Follows the messages in {@code b}; returns how many bytes the stack may have: fewer when one is refused (the
+         * bytes up to it), or when whole messages were relayed from their bytes (spliced out, the rest moved up).
+         */
         private int consume(byte[] b, int off, int n) throws IOException {
             long now = System.currentTimeMillis();
             socket.lastActivity = now;
@@ -597,14 +628,71 @@ public final class TcpGuard implements NetworkLayer {
                     }
                     head.setLength(0);
                     tail = 0;
+                    int from = startIdx;
                     startIdx = -1;
                     bodyLeft = length;
                     if (length == 0) {
                         endOfMessage();
+                        if (from >= off && relayed(b, from, i + 1 - from)) {
+                            // the whole message was in this read and went on from its bytes: the stack never sees it
+                            int removed = i + 1 - from;
+                            System.arraycopy(b, i + 1, b, from, off + n - (i + 1));
+                            n -= removed;
+                            i = from - 1;
+                        }
                     }
                 }
             }
             return n;
+        }
+
+        private final RawRelay raw = new RawRelay();
+        private final RawRelay.Out rawOut = new RawRelay.Out();
+
+        /**
+         * The TCP byte-level relay: an in-dialog ACK or BYE (no body) whose next hop is a connection openrm opened
+         * goes on from its bytes, written to that connection under the stack's lock; true when it did.
+         */
+        private boolean relayed(byte[] b, int from, int len) {
+            java.util.function.Supplier<RawRelay.Self> selves = rawSelf;
+            RawRelay.Self self = selves == null ? null : selves.get();
+            if (!rawTcp || self == null || len < 4 || !(b[from] == 'A' || b[from] == 'B')) {
+                return false;
+            }
+            InetAddress src = socket.getInetAddress();
+            java.util.function.Predicate<InetAddress> t = trusted;
+            if (!socket.warm && (t == null || !t.test(src))) {
+                return false;
+            }
+            byte[] msg = java.util.Arrays.copyOfRange(b, from, from + len);
+            if (!raw.relay(msg, len, self, rawOut, true)) {
+                return false;
+            }
+            Socket dst = opened.get(new java.net.InetSocketAddress(rawOut.address, rawOut.port));
+            if (dst == null || dst.isClosed()) {
+                return false; // no connection to the next hop yet: the stack opens one
+            }
+            if (rawOut.byeCallId != null) {
+                java.util.function.BiPredicate<String, String> ender = byeRelayed;
+                if (ender == null || !ender.test(rawOut.byeCallId, rawOut.byeFromTag)) {
+                    return false; // the session could not be told: the stack relays this one
+                }
+            }
+            try {
+                OutputStream os = dst.getOutputStream();
+                synchronized (os) { // the monitor JAIN-SIP holds while it writes a message to this connection
+                    os.write(rawOut.data, 0, rawOut.length);
+                    os.flush();
+                }
+            } catch (IOException e) {
+                LOG.debug("TCP relay to {}:{} failed: {}", rawOut.address, rawOut.port, e.toString());
+            }
+            if (!socket.warm) {
+                stats.rawRequests.incrementAndGet();
+                stats.rawTcpRequests.incrementAndGet();
+                received.count(WireCounts.TCP, msg, 0, len);
+            }
+            return true;
         }
 
         private RawScreen.Refusal screen(byte[] h) {
