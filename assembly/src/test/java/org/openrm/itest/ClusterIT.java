@@ -25,7 +25,8 @@ import org.junit.After;
 import org.junit.Test;
 
 /**
- * Two appliances of the built distribution clustered over JGroups on loopback, one sipp SIP Server per node and one
+ * Appliances of the built distribution clustered over JGroups (two on loopback; three in network namespaces of their
+ * own for the partition), one sipp SIP Server per node and one
  * sipp media server behind both: the tenant limit holds cluster-wide, counted at the media server (concurrent
  * dialogs there), while 2× the limit is offered; shares follow the load to the node that has it; a node killed -9
  * leaves the survivor serving within its share and the limit still held; the node back (same id) returns the
@@ -65,6 +66,8 @@ public class ClusterIT {
         void configure(int mcp, int clusterPort, String peers, int brokerPort, int billingNode) throws Exception {
             Path etc = base.resolve("etc");
             ApplianceBillingIT.set(etc.resolve("org.openrm.sip.cfg"), "listen.port", Integer.toString(sip));
+            // several appliances warm up at once on this machine's cores: fewer synthetic calls (the cluster is the subject)
+            ApplianceBillingIT.set(etc.resolve("org.openrm.sip.cfg"), "warmup.calls", "2000");
             Path res = etc.resolve("org.openrm.resource-mcp1.cfg");
             ApplianceBillingIT.set(res, "uri", "sip:127.0.0.1:" + mcp);
             ApplianceBillingIT.set(res, "capacity", Integer.toString(PORTS));
@@ -291,10 +294,10 @@ public class ClusterIT {
     }
 
     /**
-     * Each side's SIP Server offers 10 calls/s of 2 s (150 calls: 2x the limit together) to its node; returns the
-     * dialogs at once at the media servers ({@link #concurrentAtMediaServer}) since the load started.
+     * Each node's SIP Server offers 10 calls/s of 2 s (150 calls; 20 at once each, at least 2x the limit together) to
+     * its node; returns the dialogs at once at the media servers ({@link #concurrentAtMediaServer}) since the load started.
      */
-    private int[] bothSidesAtTwiceTheLimit(String[] ns, Path[] dirs, int[] uacPorts, int[] sipPorts, Path ms)
+    private int[] allAtTwiceTheLimit(String[] ns, Path[] dirs, int[] uacPorts, int[] sipPorts, Path ms)
             throws Exception {
         double from = System.currentTimeMillis() / 1000.0;
         List<Process> uacs = new ArrayList<>();
@@ -308,77 +311,97 @@ public class ClusterIT {
     }
 
     /**
-     * Two network namespaces joined by a veth pair ({@code va<tag>} in the first, {@code vb<tag>} in the second), their
-     * loopbacks up: {namespace a, namespace b, address in a, address in b, tag}. Deleted after the test.
+     * {@code n} network namespaces on one bridge (in a namespace of its own): namespace {@code i} holds veth
+     * {@code v<i><tag>} with address {@code <net>.<i+1>/24}, its loopback up. Returns {namespaces..., addresses..., tag}.
+     * Deleted after the test.
      */
-    private String[] namespacePair() throws Exception {
+    private String[] namespacesOnABridge(int n) throws Exception {
         long pid = ProcessHandle.current().pid();
         String tag = Long.toString(pid % 100_000);
-        String nsA = "orm-a-" + tag;
-        String nsB = "orm-b-" + tag;
         String net = "10.231." + (1 + pid % 250) + ".";
-        ip("netns", "add", nsA);
-        namespaces.add(nsA);
-        ip("netns", "add", nsB);
-        namespaces.add(nsB);
-        ip("-n", nsA, "link", "add", "va" + tag, "type", "veth", "peer", "name", "vb" + tag, "netns", nsB);
-        ip("-n", nsA, "addr", "add", net + "1/30", "dev", "va" + tag);
-        ip("-n", nsB, "addr", "add", net + "2/30", "dev", "vb" + tag);
-        for (String[] ns : new String[][] {{nsA, "va" + tag}, {nsB, "vb" + tag}}) {
-            ip("-n", ns[0], "link", "set", "lo", "up");
-            ip("-n", ns[0], "link", "set", ns[1], "up");
+        String br = "orm-br-" + tag;
+        ip("netns", "add", br);
+        namespaces.add(br);
+        ip("-n", br, "link", "add", "br" + tag, "type", "bridge");
+        ip("-n", br, "link", "set", "br" + tag, "up");
+        String[] out = new String[2 * n + 1];
+        for (int i = 0; i < n; i++) {
+            String ns = "orm-" + (char) ('a' + i) + "-" + tag;
+            ip("netns", "add", ns);
+            namespaces.add(ns);
+            String dev = "v" + (char) ('a' + i) + tag;
+            String peer = "p" + (char) ('a' + i) + tag;
+            ip("-n", ns, "link", "add", dev, "type", "veth", "peer", "name", peer, "netns", br);
+            ip("-n", ns, "addr", "add", net + (i + 1) + "/24", "dev", dev);
+            ip("-n", ns, "link", "set", "lo", "up");
+            ip("-n", ns, "link", "set", dev, "up");
+            ip("-n", br, "link", "set", peer, "master", "br" + tag);
+            ip("-n", br, "link", "set", peer, "up");
+            out[i] = ns;
+            out[n + i] = net + (i + 1);
         }
-        return new String[] {nsA, nsB, net + "1", net + "2", tag};
+        out[2 * n] = tag;
+        return out;
+    }
+
+    /** A view of exactly these members, in any order, as rm:cluster prints it ({@code members [n2, n3]}). */
+    private static String members(String... ids) {
+        StringBuilder b = new StringBuilder("members\\s+\\[");
+        for (String id : ids) {
+            b.append("(?=[^\\]]*\\b").append(id).append("\\b)");
+        }
+        b.append("[\\w-]+");
+        b.append("(?:, [\\w-]+)".repeat(ids.length - 1));
+        return b.append("\\]").toString();
     }
 
     /**
-     * A real partition between two appliances: each runs in a network namespace of its own (its SIP Server and its
-     * media server beside it on the namespace's loopback), they find each other by DNS (dnsmasq serving the A records
-     * of one name), the JGroups traffic crosses a veth pair between the two, and the link is taken down and up again. During the split both sides keep serving, each within the shares it
-     * holds, and the dialogs at both media servers together never pass the tenant limit; after the merge the table
-     * is whole again (no unit counted twice, nothing in use), and the merged cluster uses its whole limit, never more.
+     * A real partition among three appliances: each runs in a network namespace of its own (its SIP Server and its
+     * media server beside it on the namespace's loopback), the three on one bridge; they find each other by DNS
+     * (dnsmasq serving the A records of one name), the JGroups traffic crosses the bridge, and the first node's link is
+     * taken down and up again: one member against two. During the split both sides keep serving, each within the shares
+     * it holds (the majority side cannot take the cut-off member's), and the dialogs at the three media servers
+     * together never pass the tenant limit; after the merge the table is whole again (no unit counted twice, nothing in
+     * use), and the merged cluster uses its whole limit, never more.
      */
     @Test
-    public void aPartitionBetweenTwoAppliancesHoldsTheLimitAndTheMergeReconciles() throws Exception {
-        String[] pair = namespacePair();
-        String nsA = pair[0];
-        String nsB = pair[1];
-        String ipA = pair[2];
-        String ipB = pair[3];
-        String tag = pair[4];
+    public void aPartitionAmongThreeAppliancesHoldsTheLimitAndTheMergeReconciles() throws Exception {
+        String[] nets = namespacesOnABridge(3);
+        String[] ns = {nets[0], nets[1], nets[2]};
+        String[] ips = {nets[3], nets[4], nets[5]};
+        String tag = nets[6];
         int mcp = DistributionIT.freePort();
         int port = freeClusterPort();
         // the members find each other by DNS (discovery = dns): the A records of one name, served by a real DNS
         // server (dnsmasq) in the first namespace
         Path dns = Files.createTempDirectory("openrm-it-dns");
-        started.start(dns, Map.of(), in(nsA, "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
-                "--listen-address=" + ipA, "--port=53", "--host-record=members.openrm.test," + ipA,
-                "--host-record=members.openrm.test," + ipB, "--pid-file=" + dns.resolve("dnsmasq.pid"),
-                "--log-facility=" + dns.resolve("dnsmasq.log"), "--log-queries"));
-        Node a = new Node("n1");
-        Node b = new Node("n2");
-        a.netns = nsA;
-        b.netns = nsB;
+        started.start(dns, Map.of(), in(ns[0], "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--bind-interfaces",
+                "--listen-address=" + ips[0], "--port=53", "--host-record=members.openrm.test," + ips[0],
+                "--host-record=members.openrm.test," + ips[1], "--host-record=members.openrm.test," + ips[2],
+                "--pid-file=" + dns.resolve("dnsmasq.pid"), "--log-facility=" + dns.resolve("dnsmasq.log"), "--log-queries"));
+        Node[] nodes = {new Node("n1"), new Node("n2"), new Node("n3")};
         int noBroker = DistributionIT.freePort(); // billing spools: CDRs are not what this test counts
-        a.configure(mcp, port, "", noBroker, 1);
-        b.configure(mcp, port, "", noBroker, 2);
-        for (Node n : List.of(a, b)) {
+        for (int i = 0; i < 3; i++) {
+            Node n = nodes[i];
+            n.netns = ns[i];
+            n.configure(mcp, port, "", noBroker, i + 1);
             Path cluster = n.base.resolve("etc/org.openrm.cluster.cfg");
-            ApplianceBillingIT.set(cluster, "bind.address", n == a ? ipA : ipB);
+            ApplianceBillingIT.set(cluster, "bind.address", ips[i]);
             ApplianceBillingIT.set(cluster, "discovery", "dns");
             ApplianceBillingIT.set(cluster, "dns.query", "members.openrm.test");
-            ApplianceBillingIT.set(cluster, "dns.address", ipA + ":53");
-            ApplianceBillingIT.set(cluster, "expected.members", "2");
+            ApplianceBillingIT.set(cluster, "dns.address", ips[0] + ":53");
+            ApplianceBillingIT.set(cluster, "expected.members", "3");
         }
         Path ms = Files.createTempDirectory("openrm-it-partition-ms");
-        for (String ns : List.of(nsA, nsB)) {
-            started.start(ms, Map.of(), in(ns, "sipp", "-sf", sipp.resolve("uas-via.xml").toString(), "-i", "127.0.0.1", "-p",
+        for (String n : ns) {
+            started.start(ms, Map.of(), in(n, "sipp", "-sf", sipp.resolve("uas-via.xml").toString(), "-i", "127.0.0.1", "-p",
                     Integer.toString(mcp), "-nostdin", "-trace_shortmsg"));
         }
-        a.start();
-        b.start();
-        for (Node n : List.of(a, b)) {
-            n.awaitCluster("members\\s+\\[(n1, n2|n2, n1)\\].*tenant:acme\\s+" + LIMIT + "\\s", 180_000);
+        for (Node n : nodes) {
+            n.start();
+        }
+        for (Node n : nodes) {
+            n.awaitCluster(members("n1", "n2", "n3") + ".*tenant:acme\\s+" + LIMIT + "\\s", 240_000);
             for (long end = System.currentTimeMillis() + 120_000; !n.log().contains("SIP stack warmed up")
                     && System.currentTimeMillis() < end; ) {
                 Thread.sleep(500);
@@ -387,50 +410,57 @@ public class ClusterIT {
         String dnsLog = Files.exists(dns.resolve("dnsmasq.log")) ? Files.readString(dns.resolve("dnsmasq.log")) : "";
         assertTrue("the members found each other through the DNS server: " + Started.tail(dnsLog, 4000),
                 dnsLog.contains("query[A] members.openrm.test"));
-        Path wa = Files.createTempDirectory("openrm-it-partition-uac-a");
-        Path wb = Files.createTempDirectory("openrm-it-partition-uac-b");
-        int ua = DistributionIT.freePort();
-        int ub = DistributionIT.freePort();
+        Path[] dirs = new Path[3];
+        int[] uacPorts = new int[3];
+        int[] sipPorts = new int[3];
+        for (int i = 0; i < 3; i++) {
+            dirs[i] = Files.createTempDirectory("openrm-it-partition-uac-" + (i + 1));
+            uacPorts[i] = DistributionIT.freePort();
+            sipPorts[i] = nodes[i].sip;
+        }
 
-        // the split: the link between the two namespaces goes down; each node sees itself alone
-        ip("-n", nsA, "link", "set", "va" + tag, "down");
-        String sa = a.awaitCluster("members\\s+\\[n1\\]", 30_000);
-        String sb = b.awaitCluster("members\\s+\\[n2\\]", 30_000);
-        int shareA = a.limitRow(sa, "tenant:acme")[2];
-        int shareB = b.limitRow(sb, "tenant:acme")[2];
-        System.out.printf("cluster: partitioned: n1 holds %d, n2 holds %d of the tenant limit %d%n", shareA, shareB, LIMIT);
-        assertTrue("the shares held on both sides exceed the limit: " + shareA + " + " + shareB, shareA + shareB <= LIMIT);
+        // the split: n1's link goes down; n1 sees itself alone, n2 and n3 each other
+        ip("-n", ns[0], "link", "set", "va" + tag, "down");
+        String s1 = nodes[0].awaitCluster(members("n1"), 30_000);
+        String s2 = nodes[1].awaitCluster(members("n2", "n3"), 30_000);
+        String s3 = nodes[2].awaitCluster(members("n2", "n3"), 30_000);
+        int[] shares = {nodes[0].limitRow(s1, "tenant:acme")[2], nodes[1].limitRow(s2, "tenant:acme")[2],
+                nodes[2].limitRow(s3, "tenant:acme")[2]};
+        System.out.printf("cluster: partitioned {n1} | {n2, n3}: n1 holds %d, n2 %d, n3 %d of the tenant limit %d%n",
+                shares[0], shares[1], shares[2], LIMIT);
+        assertTrue("the shares held on both sides exceed the limit: " + java.util.Arrays.toString(shares),
+                shares[0] + shares[1] + shares[2] <= LIMIT);
         double t1 = System.currentTimeMillis() / 1000.0;
-        int[] split = bothSidesAtTwiceTheLimit(new String[] {nsA, nsB}, new Path[] {wa, wb}, new int[] {ua, ub},
-                new int[] {a.sip, b.sip}, ms);
-        int servedA = answeredSince(wa, t1);
-        int servedB = answeredSince(wb, t1);
-        System.out.printf("cluster: during the split, both sides at 2x the limit: at most %d dialogs at once at the two "
-                + "media servers together (limit %d); n1 answered %d calls, n2 %d%n", split[1], LIMIT, servedA, servedB);
+        int[] split = allAtTwiceTheLimit(ns, dirs, uacPorts, sipPorts, ms);
+        int served1 = answeredSince(dirs[0], t1);
+        int served23 = answeredSince(dirs[1], t1) + answeredSince(dirs[2], t1);
+        System.out.printf("cluster: during the split, every node offered 2x the limit: at most %d dialogs at once at the three "
+                + "media servers together (limit %d); n1 answered %d calls, n2 and n3 %d%n", split[1], LIMIT, served1, served23);
         assertTrue("the limit was exceeded during the split: " + split[1], split[1] <= LIMIT);
-        assertTrue("both sides keep serving within their shares: " + servedA + "/" + servedB, servedA > 0 && servedB > 0);
+        assertTrue("both sides keep serving within their shares: " + served1 + "/" + served23, served1 > 0 && served23 > 0);
 
         // the merge: the link comes back; one view, the table whole, nothing left in use
-        ip("-n", nsA, "link", "set", "va" + tag, "up");
-        for (Node n : List.of(a, b)) {
-            n.awaitCluster("members\\s+\\[(n1, n2|n2, n1)\\]", 60_000);
+        ip("-n", ns[0], "link", "set", "va" + tag, "up");
+        for (Node n : nodes) {
+            n.awaitCluster(members("n1", "n2", "n3"), 60_000);
         }
-        String ma = a.awaitCluster("(?m)^tenant:acme\\s+" + LIMIT + "\\s+0\\s", 60_000);
-        String mb = b.awaitCluster("(?m)^tenant:acme\\s+" + LIMIT + "\\s+0\\s", 60_000);
-        System.out.println("n1 rm:cluster after the merge:\n" + ma + "\nn2:\n" + mb);
-        assertEquals("n1 ports in use after the merge", 0, a.limitRow(ma, "resource:mcp1")[1]);
-        assertEquals("n2 ports in use after the merge", 0, b.limitRow(mb, "resource:mcp1")[1]);
+        StringBuilder after = new StringBuilder();
+        for (Node n : nodes) {
+            String m = n.awaitCluster("(?m)^tenant:acme\\s+" + LIMIT + "\\s+0\\s", 60_000);
+            after.append(n.id).append(" rm:cluster after the merge:\n").append(m).append('\n');
+            assertEquals(n.id + " ports in use after the merge", 0, n.limitRow(m, "resource:mcp1")[1]);
+        }
+        System.out.println(after);
 
         // the merged cluster: its whole limit, never more
-        int[] merged = bothSidesAtTwiceTheLimit(new String[] {nsA, nsB}, new Path[] {wa, wb}, new int[] {ua, ub},
-                new int[] {a.sip, b.sip}, ms);
-        System.out.printf("cluster: after the merge, both sides at 2x the limit: at most %d dialogs at once (limit %d)%n",
+        int[] merged = allAtTwiceTheLimit(ns, dirs, uacPorts, sipPorts, ms);
+        System.out.printf("cluster: after the merge, every node offered 2x the limit: at most %d dialogs at once (limit %d)%n",
                 merged[1], LIMIT);
         assertTrue("the limit was exceeded after the merge: " + merged[1], merged[1] <= LIMIT);
         assertTrue("the merged cluster left its limit unused: " + merged[1], merged[1] >= LIMIT * 3 / 4);
-        for (Node n : List.of(a, b)) {
-            String s = n.awaitCluster("(?m)^tenant:acme\\s+" + LIMIT + "\\s+0\\s", 30_000);
-            assertEquals(n.id + " ports in use at the end", 0, n.limitRow(s, "resource:mcp1")[1]);
+        for (Node n : nodes) {
+            String st = n.awaitCluster("(?m)^tenant:acme\\s+" + LIMIT + "\\s+0\\s", 30_000);
+            assertEquals(n.id + " ports in use at the end", 0, n.limitRow(st, "resource:mcp1")[1]);
         }
     }
 
