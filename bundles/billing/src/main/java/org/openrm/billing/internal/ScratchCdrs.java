@@ -16,15 +16,13 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Billing's copy for the warm-up's synthetic calls ({@link SessionListener#scratch}): each ending is encoded as the
- * CDR it would be and written to a spool of its own, forced to disk as the real one is, and never sent. Closed when
+ * CDR it would be and written to a spool of its own, as the real ending is on the call path, and never sent. Closed when
  * the warm-up ends: the folder is removed. Bounded by its spool (full: the rest are counted, not written).
  */
 final class ScratchCdrs implements SessionListener, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ScratchCdrs.class);
     private static final long SEGMENT = 4L << 20;
     private static final long MAX = 64L << 20;
-    /** Writes between two forced syncs (the real spool syncs every spool.fsync.ms). */
-    private static final int SYNC_EVERY = 64;
 
     private final Path dir;
     private final Spool spool;
@@ -63,10 +61,10 @@ final class ScratchCdrs implements SessionListener, AutoCloseable {
     @Override
     public void ended(Session s, EndReason reason, int finalCode, long endedAt) {
         try {
+            // as the real ending does on the call path: encode, append (the real spool's fsync runs on billing's timer,
+            // off the call path, and is not what the warm-up is for)
             if (spool.append(Sender.CDR, seq -> Json.cdr(s, reason, finalCode, endedAt, nodeId, seq).getBytes(StandardCharsets.UTF_8))) {
-                if (written.incrementAndGet() % SYNC_EVERY == 0) {
-                    spool.sync();
-                }
+                written.incrementAndGet();
             } else {
                 skipped.incrementAndGet();
             }

@@ -232,10 +232,22 @@ class RawRelayTest {
                 TCP_BYE.replace("sip:127.0.0.1:15071;transport=tcp", "sip:127.0.0.1:15071;transport=udp"), // UDP next hop
                 TCP_BYE.replace("sip:127.0.0.1:15071;transport=tcp", "sip:127.0.0.1:15071;transport=tls"),
                 TCP_BYE.replace("sip:127.0.0.1:15071;transport=tcp", "sip:127.0.0.1:15071"), // no transport: UDP
-                OK)) { // responses over TCP are the stack's
+                OK)) { // an answer whose Via back is UDP, received over TCP
             byte[] m = s.getBytes(StandardCharsets.ISO_8859_1);
             assertFalse(r.relay(m, m.length, SELF, out, true), () -> "relayed over TCP:\n" + s);
         }
+        // the answer to a BYE openrm relayed, back to a TCP Via
+        String tcpOk = OK.replace("SIP/2.0/UDP 127.0.0.1:15090", "SIP/2.0/TCP 127.0.0.1:15090")
+                .replace("SIP/2.0/UDP 127.0.0.1:5060", "SIP/2.0/TCP 127.0.0.1:5060");
+        assertTrue(check(tcpOk, true));
+        byte[] ok = tcpOk.getBytes(StandardCharsets.ISO_8859_1);
+        assertTrue(new RawRelay().relay(ok, ok.length, SELF, out, true));
+        assertEquals("127.0.0.2", out.address.getHostAddress()); // received and rport of the caller's Via
+        assertEquals(15091, out.port);
+        assertFalse(r.relay(ok, ok.length, SELF, out, false), "a TCP Via back, received over UDP");
+        byte[] noLength = tcpOk.replace("Content-Length: 0\r\n", "").getBytes(StandardCharsets.ISO_8859_1);
+        assertFalse(r.relay(noLength, noLength.length, SELF, out, true), "no Content-Length over TCP");
+        assertEquals(new java.net.InetSocketAddress("127.0.0.1", 15090), RawRelay.topViaSentBy(b, b.length));
         // and a UDP message with a TCP next hop stays refused on UDP
         assertFalse(r.relay(b, b.length, SELF, out, false));
     }

@@ -55,7 +55,8 @@ public final class RawRelay {
     /**
      * As {@link #relay(byte[], int, Self, Out)}, for a message received over {@code tcp} (one framed message of a
      * connection, {@code TcpGuard}): an in-dialog ACK or BYE whose next hop is over TCP too, with its Content-Length
-     * (mandatory over TCP), leaves with openrm's TCP Via. Responses over TCP are the stack's.
+     * (mandatory over TCP), leaves with openrm's TCP Via; an answer to a BYE openrm relayed statelessly goes back to a
+     * TCP Via.
      */
     public boolean relay(byte[] b, int len, Self self, Out out, boolean tcp) {
         try {
@@ -63,7 +64,7 @@ public final class RawRelay {
             out.byeFromTag = null;
             out.tcp = tcp;
             if (startsWith(b, len, 0, "SIP/2.0 ")) {
-                return !tcp && response(b, len, self, out);
+                return response(b, len, self, out, tcp);
             }
             boolean ack = startsWith(b, len, 0, "ACK ");
             boolean bye = !ack && startsWith(b, len, 0, "BYE ");
@@ -275,12 +276,13 @@ public final class RawRelay {
         return true;
     }
 
-    private boolean response(byte[] b, int len, Self self, Out out) {
+    private boolean response(byte[] b, int len, Self self, Out out, boolean tcp) {
         int n = lines(b, len, self);
         if (n < 2) {
             return false;
         }
         int top = -1, second = -1, cseq = -1;
+        boolean lengthSeen = false;
         for (int i = 1; i < n; i++) {
             int colon = indexOf(b, start[i], end[i], (byte) ':');
             if (colon + 1 >= end[i] || b[colon + 1] != ' ' || colon == start[i] || b[colon - 1] == ' ' || b[colon - 1] == '\t') {
@@ -305,9 +307,10 @@ public final class RawRelay {
                     return false;
                 }
             } else if (is(b, start[i], ne, "content-length") || is(b, start[i], ne, "l")) {
-                if (parseInt(b, colon + 1, end[i], 9) != len - end[n]) {
+                if (lengthSeen || parseInt(b, colon + 1, end[i], 9) != len - end[n]) {
                     return false;
                 }
+                lengthSeen = true;
             } else if (!(ne - start[i] > 2 && (b[start[i]] == 'X' || b[start[i]] == 'x') && b[start[i] + 1] == '-'
                     && token(b, start[i], ne) && printable(b, colon + 1, end[i]))) {
                 return false;
@@ -346,7 +349,7 @@ public final class RawRelay {
             return false; // no Via left: nowhere to send it
         }
         Via back = via(b, ss, indexOf(b, ss, se, (byte) ','));
-        if (back == null || !back.udp) {
+        if (back == null || (tcp ? !back.tcp : !back.udp) || (tcp && !lengthSeen)) {
             return false;
         }
         String host = back.received != null ? back.received : back.host;
@@ -379,11 +382,43 @@ public final class RawRelay {
         return true;
     }
 
+    /**
+     * The sent-by of the top Via of the request in {@code b[0..len)} (an IPv4 literal and port, 5060 if none), or null:
+     * the address a peer's answers and requests back are sent to, which a TCP connection it opened is known by too.
+     */
+    public static java.net.InetSocketAddress topViaSentBy(byte[] b, int len) {
+        try {
+            int pos = indexOf(b, 0, len, (byte) '\n') + 1;
+            while (pos > 0 && pos < len) {
+                int eol = indexOf(b, pos, len, (byte) '\n');
+                if (eol >= len || eol - pos <= 2) {
+                    return null;
+                }
+                int colon = indexOf(b, pos, eol, (byte) ':');
+                if (colon < eol) {
+                    int ne = trimEnd(b, pos, colon);
+                    if (is(b, pos, ne, "via") || is(b, pos, ne, "v")) {
+                        int e = eol > pos && b[eol - 1] == '\r' ? eol - 1 : eol;
+                        Via v = via(b, colon + 1, indexOf(b, colon + 1, e, (byte) ','));
+                        if (v == null || !isIpv4(v.host)) {
+                            return null;
+                        }
+                        return new java.net.InetSocketAddress(InetAddress.getByName(v.host), v.port <= 0 ? 5060 : v.port);
+                    }
+                }
+                pos = eol + 1;
+            }
+            return null;
+        } catch (RuntimeException | java.net.UnknownHostException e) {
+            return null;
+        }
+    }
+
     /** A host, port and transport of a SIP URI or Via sent-by. */
     public record Hop(String host, int port, boolean udp, boolean tcp) { }
 
     /** A Via value's sent-by, transport, received and rport. */
-    public record Via(String host, int port, boolean udp, String received, int rport) { }
+    public record Via(String host, int port, boolean udp, boolean tcp, String received, int rport) { }
 
     /** {@code SIP/2.0/UDP host[:port];params} in b[from..to). */
     private static Via via(byte[] b, int from, int to) {
@@ -393,6 +428,7 @@ public final class RawRelay {
             return null;
         }
         boolean udp = w[0].substring(8).equalsIgnoreCase("UDP");
+        boolean tcp = w[0].substring(8).equalsIgnoreCase("TCP");
         String rest = v.substring(v.indexOf(w[1]));
         int semi = rest.indexOf(';');
         String sentBy = (semi < 0 ? rest : rest.substring(0, semi)).trim();
@@ -425,7 +461,7 @@ public final class RawRelay {
                 }
             }
         }
-        return new Via(host, port, udp, received, rport);
+        return new Via(host, port, udp, tcp, received, rport);
     }
 
     /** The host, port and transport of the sip: URI in b[from..to); null when it is anything else. */

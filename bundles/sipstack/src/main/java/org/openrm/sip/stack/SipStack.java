@@ -267,6 +267,7 @@ public final class SipStack {
         m.put("raw.relayed.requests", t.rawRequests.get());
         m.put("raw.relayed.responses", t.rawResponses.get());
         m.put("raw.relayed.tcp.requests", t.rawTcpRequests.get());
+        m.put("raw.relayed.tcp.responses", t.rawTcpResponses.get());
         RelaySender rs = tcpGuard.relaySender;
         m.put("raw.relay.waiting", rs == null ? 0L : rs.depth());
         KernelBacklog k = runtime.kernel();

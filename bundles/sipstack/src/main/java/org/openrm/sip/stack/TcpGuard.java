@@ -59,8 +59,9 @@ public final class TcpGuard implements NetworkLayer {
         /** In-dialog ACK/BYE and their responses relayed from their bytes ({@link RawRelay}). */
         public final AtomicLong rawRequests = new AtomicLong();
         public final AtomicLong rawResponses = new AtomicLong();
-        /** Of {@link #rawRequests}: those received and relayed over TCP. */
+        /** Of {@link #rawRequests} and {@link #rawResponses}: those received and relayed over TCP. */
         public final AtomicLong rawTcpRequests = new AtomicLong();
+        public final AtomicLong rawTcpResponses = new AtomicLong();
     }
 
     public final Stats stats = new Stats();
@@ -78,6 +79,12 @@ public final class TcpGuard implements NetworkLayer {
      * output stream's monitor).
      */
     private final Map<java.net.InetSocketAddress, Socket> opened = new ConcurrentHashMap<>();
+    /**
+     * The connections openrm accepted (SIP Servers'), by peer address and port and by the sent-by of their requests' top
+     * Via: where the TCP byte-level relay writes an answer or a media server's request back. Bounded by the
+     * connection bounds (two entries each at most).
+     */
+    private final Map<java.net.InetSocketAddress, Socket> accepted = new ConcurrentHashMap<>();
     private final Map<InetAddress, AtomicInteger> perSource = new ConcurrentHashMap<>();
     private final NetworkLayer plain = DefaultNetworkLayer.SINGLETON;
     private final OncePerMinute logOnce = new OncePerMinute(LOG);
@@ -168,9 +175,9 @@ public final class TcpGuard implements NetworkLayer {
     }
 
     /** A connection openrm opens (to a media server or a SIP Server over TCP): its writes are counted. */
-    private final class CountedSocket extends Socket {
+    private final class CountedSocket extends FramedSocket {
         private OutputStream out;
-        private final boolean warm;
+        private InputStream in;
         private final java.net.InetSocketAddress peer;
 
         CountedSocket(InetAddress address, int port, InetAddress local, int localPort) throws IOException {
@@ -189,6 +196,20 @@ public final class TcpGuard implements NetworkLayer {
         public synchronized void close() throws IOException {
             opened.remove(peer, this);
             super.close();
+        }
+
+        @Override
+        boolean opened() {
+            return true;
+        }
+
+        /** Framed as an accepted connection is: the relay follows its messages (a media server's answers and BYEs). */
+        @Override
+        public synchronized InputStream getInputStream() throws IOException {
+            if (in == null) {
+                in = new Framer(super.getInputStream(), this);
+            }
+            return in;
         }
 
         @Override
@@ -472,6 +493,7 @@ public final class TcpGuard implements NetworkLayer {
                     s.setTcpNoDelay(true);
                 }
                 live.add(s);
+                accepted.put(new java.net.InetSocketAddress(src, s.getPort()), s);
                 s.warm = isWarmup(src);
                 if (!s.warm) {
                     stats.accepted.incrementAndGet();
@@ -481,15 +503,44 @@ public final class TcpGuard implements NetworkLayer {
         }
     }
 
-    /** An accepted connection whose reads are framed into SIP messages. */
-    private final class GuardedSocket extends Socket {
+    /** A connection whose reads are framed into SIP messages ({@link Framer}). */
+    private abstract static class FramedSocket extends Socket {
         volatile long lastActivity = System.currentTimeMillis();
         /** Epoch ms of the first byte of a message not yet complete; 0 between messages. */
         volatile long messageStart;
-        AtomicInteger counted;
-        /** A connection of the warm-up's synthetic caller: its messages are not counted. */
+        /** A connection of the warm-up's synthetic calls: its messages are not counted. */
         volatile boolean warm;
+
+        FramedSocket() {
+        }
+
+        FramedSocket(InetAddress address, int port, InetAddress local, int localPort) throws IOException {
+            super(address, port, local, localPort);
+        }
+
+        /** True for a connection openrm opened (a media server's); false for one it accepted (a SIP Server's). */
+        abstract boolean opened();
+
+        void closeQuietly() {
+            try {
+                close();
+            } catch (IOException e) {
+                // closing anyway
+            }
+        }
+    }
+
+    /** An accepted connection whose reads are framed into SIP messages. */
+    private final class GuardedSocket extends FramedSocket {
+        AtomicInteger counted;
         private final AtomicBoolean forgotten = new AtomicBoolean();
+        /** The address its peer's requests name in their top Via ({@code host:port}), once seen; an alias in {@link #accepted}. */
+        volatile java.net.InetSocketAddress sentBy;
+
+        @Override
+        boolean opened() {
+            return false;
+        }
         private InputStream in;
         private OutputStream out;
 
@@ -512,18 +563,15 @@ public final class TcpGuard implements NetworkLayer {
         void forget() {
             if (forgotten.compareAndSet(false, true)) {
                 live.remove(this);
+                accepted.remove(new java.net.InetSocketAddress(getInetAddress(), getPort()), this);
+                java.net.InetSocketAddress alias = sentBy;
+                if (alias != null) {
+                    accepted.remove(alias, this);
+                }
                 AtomicInteger n = counted;
                 if (n != null && n.decrementAndGet() <= 0) {
                     perSource.remove(getInetAddress(), n);
                 }
-            }
-        }
-
-        void closeQuietly() {
-            try {
-                close();
-            } catch (IOException e) {
-                // closing anyway
             }
         }
 
@@ -536,12 +584,12 @@ public final class TcpGuard implements NetworkLayer {
 
     /** Follows message boundaries in the byte stream: header block up to CRLFCRLF, then Content-Length bytes. */
     private final class Framer extends FilterInputStream {
-        private final GuardedSocket socket;
+        private final FramedSocket socket;
         private final StringBuilder head = new StringBuilder(1024);
         private long bodyLeft = -1; // -1: in the header block (or between messages)
         private int tail; // last four bytes of the header block, to find CRLFCRLF
 
-        Framer(InputStream in, GuardedSocket socket) {
+        Framer(InputStream in, FramedSocket socket) {
             super(in);
             this.socket = socket;
         }
@@ -621,6 +669,7 @@ public final class TcpGuard implements NetworkLayer {
                         // the messages before this one go to the stack; this one never does
                         return startIdx >= 0 ? startIdx - off : 0;
                     }
+                    learnSentBy(h);
                     Matcher m = CONTENT_LENGTH.matcher(head);
                     long length = m.find() ? Long.parseLong(m.group(1)) : 0;
                     if (head.length() + length > max) {
@@ -650,13 +699,15 @@ public final class TcpGuard implements NetworkLayer {
         private final RawRelay.Out rawOut = new RawRelay.Out();
 
         /**
-         * The TCP byte-level relay: an in-dialog ACK or BYE (no body) whose next hop is a connection openrm opened
-         * goes on from its bytes, written to that connection under the stack's lock; true when it did.
+         * The TCP byte-level relay: an in-dialog ACK or BYE (no body), or the answer to a BYE openrm relayed statelessly,
+         * whose next hop is a connection openrm holds (one it opened: a media server's; one it accepted: a SIP Server's,
+         * known by its address and its requests' Via) goes on from its bytes, written to that connection under the
+         * stack's lock; true when it did.
          */
         private boolean relayed(byte[] b, int from, int len) {
             java.util.function.Supplier<RawRelay.Self> selves = rawSelf;
             RawRelay.Self self = selves == null ? null : selves.get();
-            if (!rawTcp || self == null || len < 4 || !(b[from] == 'A' || b[from] == 'B')) {
+            if (!rawTcp || self == null || len < 4 || !(b[from] == 'A' || b[from] == 'B' || b[from] == 'S')) {
                 return false;
             }
             InetAddress src = socket.getInetAddress();
@@ -668,9 +719,14 @@ public final class TcpGuard implements NetworkLayer {
             if (!raw.relay(msg, len, self, rawOut, true)) {
                 return false;
             }
-            Socket dst = opened.get(new java.net.InetSocketAddress(rawOut.address, rawOut.port));
+            java.net.InetSocketAddress to = new java.net.InetSocketAddress(rawOut.address, rawOut.port);
+            boolean response = msg[0] == 'S';
+            Socket dst = response ? accepted.get(to) : opened.get(to);
+            if (dst == null) {
+                dst = response ? opened.get(to) : accepted.get(to);
+            }
             if (dst == null || dst.isClosed()) {
-                return false; // no connection to the next hop yet: the stack opens one
+                return false; // no connection to the next hop: the stack finds or opens one
             }
             if (rawOut.byeCallId != null) {
                 java.util.function.BiPredicate<String, String> ender = byeRelayed;
@@ -685,14 +741,28 @@ public final class TcpGuard implements NetworkLayer {
                     os.flush();
                 }
             } catch (IOException e) {
-                LOG.debug("TCP relay to {}:{} failed: {}", rawOut.address, rawOut.port, e.toString());
+                LOG.debug("TCP relay to {} failed: {}", to, e.toString());
             }
             if (!socket.warm) {
-                stats.rawRequests.incrementAndGet();
-                stats.rawTcpRequests.incrementAndGet();
+                (response ? stats.rawResponses : stats.rawRequests).incrementAndGet();
+                (response ? stats.rawTcpResponses : stats.rawTcpRequests).incrementAndGet();
                 received.count(WireCounts.TCP, msg, 0, len);
             }
             return true;
+        }
+
+        /**
+         * An accepted connection becomes known by the sent-by of its peer's first request's top Via too (a SIP Server's
+         * answers and requests go back there, as JAIN-SIP finds the connection).
+         */
+        private void learnSentBy(byte[] h) {
+            if (socket instanceof GuardedSocket g && g.sentBy == null && h.length > 4 && h[0] != 'S') {
+                java.net.InetSocketAddress a = RawRelay.topViaSentBy(h, h.length);
+                if (a != null && a.getAddress().equals(g.getInetAddress())) {
+                    g.sentBy = a;
+                    accepted.putIfAbsent(a, g);
+                }
+            }
         }
 
         private RawScreen.Refusal screen(byte[] h) {
