@@ -402,7 +402,7 @@ public class ClusterIT {
         }
         for (Node n : nodes) {
             n.awaitCluster(members("n1", "n2", "n3") + ".*tenant:acme\\s+" + LIMIT + "\\s", 240_000);
-            for (long end = System.currentTimeMillis() + 120_000; !n.log().contains("SIP stack warmed up")
+            for (long end = System.currentTimeMillis() + 120_000; !n.log().contains("SIP proxy path warmed up")
                     && System.currentTimeMillis() < end; ) {
                 Thread.sleep(500);
             }
