@@ -38,7 +38,78 @@ import org.slf4j.LoggerFactory;
  */
 public final class TcpGuard implements NetworkLayer {
     private static final Logger LOG = LoggerFactory.getLogger(TcpGuard.class);
-    private static final Pattern CONTENT_LENGTH = Pattern.compile("(?im)^(?:content-length|l)[ \\t]*:[ \\t]*(\\d{1,9})[ \\t]*\\r?$");
+    /**
+     * What the framer reads as a message's body length (the reference for {@link #contentLength}, which scans the bytes
+     * without a String or a regex; a test holds the two equal).
+     */
+    public static final Pattern CONTENT_LENGTH = Pattern.compile("(?im)^(?:content-length|l)[ \\t]*:[ \\t]*(\\d{1,9})[ \\t]*\\r?$");
+
+    /**
+     * The first Content-Length (or {@code l}) line of the header block {@code b[0..len)} whose value is 1 to 9 digits
+     * ({@code Name *WSP ":" *WSP digits *WSP} up to the line's end), or 0 without one: what {@link #CONTENT_LENGTH}
+     * finds, read in place.
+     */
+    public static long contentLength(byte[] b, int len) {
+        for (int p = 0; p < len; p++) {
+            if (p > 0 && !terminator(b[p - 1])) {
+                continue; // a line starts after a line terminator (or at the start)
+            }
+            int q = name(b, p, len);
+            if (q < 0) {
+                continue;
+            }
+            while (q < len && (b[q] == ' ' || b[q] == '\t')) {
+                q++;
+            }
+            if (q >= len || b[q] != ':') {
+                continue;
+            }
+            q++;
+            while (q < len && (b[q] == ' ' || b[q] == '\t')) {
+                q++;
+            }
+            int d = q;
+            long v = 0;
+            while (q < len && q - d < 10 && b[q] >= '0' && b[q] <= '9') {
+                v = v * 10 + (b[q] - '0');
+                q++;
+            }
+            if (q == d || q - d > 9) {
+                continue;
+            }
+            while (q < len && (b[q] == ' ' || b[q] == '\t')) {
+                q++;
+            }
+            if (q >= len || terminator(b[q])) {
+                return v; // the line ends here (the regex's \r?$)
+            }
+        }
+        return 0;
+    }
+
+    /** A line terminator as a multi-line regex sees one in ISO-8859-1 text: LF, CR, NEL. */
+    private static boolean terminator(byte c) {
+        return c == '\n' || c == '\r' || c == (byte) 0x85;
+    }
+
+    /** The end of a header name {@code content-length} or {@code l} (ASCII, any case) at {@code p}, or -1. */
+    private static int name(byte[] b, int p, int len) {
+        final String full = "content-length";
+        if (p + full.length() <= len) {
+            int i = 0;
+            while (i < full.length() && same(b[p + i], full.charAt(i))) {
+                i++;
+            }
+            if (i == full.length()) {
+                return p + i;
+            }
+        }
+        return p < len && same(b[p], 'l') ? p + 1 : -1;
+    }
+
+    private static boolean same(byte x, char lower) {
+        return x == lower || (lower >= 'a' && lower <= 'z' && x == lower - 32);
+    }
 
     /** How long a connection refused at the edge stays open for answers already under way. */
     public static final long CLOSE_GRACE_MS = 300;
@@ -194,7 +265,9 @@ public final class TcpGuard implements NetworkLayer {
 
         @Override
         public synchronized void close() throws IOException {
-            opened.remove(peer, this);
+            if (peer != null) {
+                opened.remove(peer, this);
+            } // else: Socket's constructor closes a socket whose connect failed, before this one's fields are set
             super.close();
         }
 
@@ -585,7 +658,9 @@ public final class TcpGuard implements NetworkLayer {
     /** Follows message boundaries in the byte stream: header block up to CRLFCRLF, then Content-Length bytes. */
     private final class Framer extends FilterInputStream {
         private final FramedSocket socket;
-        private final StringBuilder head = new StringBuilder(1024);
+        /** The header block being read (bytes), grown up to max.message.size; {@link #hlen} bytes in use. */
+        private byte[] head = new byte[1024];
+        private int hlen;
         private long bodyLeft = -1; // -1: in the header block (or between messages)
         private int tail; // last four bytes of the header block, to find CRLFCRLF
 
@@ -646,36 +721,40 @@ public final class TcpGuard implements NetworkLayer {
                     }
                     continue;
                 }
-                if (head.length() == 0 && (c == '\r' || c == '\n')) {
+                if (hlen == 0 && (c == '\r' || c == '\n')) {
                     continue; // keep-alive CRLFs between messages
                 }
-                if (head.length() == 0) {
+                if (hlen == 0) {
                     socket.messageStart = now;
                     startIdx = i;
                 }
-                head.append((char) (c & 0xff));
+                if (hlen == head.length) {
+                    if (hlen >= max) {
+                        oversize("header block over " + max + " bytes");
+                    }
+                    head = java.util.Arrays.copyOf(head, Math.min(Math.max(max, 1) + 1, hlen * 2));
+                }
+                head[hlen++] = c;
                 tail = (tail << 8) | (c & 0xff);
-                if (head.length() > max) {
+                if (hlen > max) {
                     oversize("header block over " + max + " bytes");
                 }
                 if (tail == 0x0d0a0d0a) {
-                    byte[] h = head.toString().getBytes(StandardCharsets.ISO_8859_1);
-                    RawScreen.Refusal r = screen(h);
+                    RawScreen.Refusal r = screen(head, hlen);
                     if (r != null) {
                         refusal = r;
-                        refusedHead = h;
-                        head.setLength(0);
+                        refusedHead = java.util.Arrays.copyOf(head, hlen);
+                        hlen = 0;
                         tail = 0;
                         // the messages before this one go to the stack; this one never does
                         return startIdx >= 0 ? startIdx - off : 0;
                     }
-                    learnSentBy(h);
-                    Matcher m = CONTENT_LENGTH.matcher(head);
-                    long length = m.find() ? Long.parseLong(m.group(1)) : 0;
-                    if (head.length() + length > max) {
+                    learnSentBy(head, hlen);
+                    long length = contentLength(head, hlen);
+                    if (hlen + length > max) {
                         oversize("Content-Length " + length);
                     }
-                    head.setLength(0);
+                    hlen = 0;
                     tail = 0;
                     int from = startIdx;
                     startIdx = -1;
@@ -755,9 +834,9 @@ public final class TcpGuard implements NetworkLayer {
          * An accepted connection becomes known by the sent-by of its peer's first request's top Via too (a SIP Server's
          * answers and requests go back there, as JAIN-SIP finds the connection).
          */
-        private void learnSentBy(byte[] h) {
-            if (socket instanceof GuardedSocket g && g.sentBy == null && h.length > 4 && h[0] != 'S') {
-                java.net.InetSocketAddress a = RawRelay.topViaSentBy(h, h.length);
+        private void learnSentBy(byte[] h, int len) {
+            if (socket instanceof GuardedSocket g && g.sentBy == null && len > 4 && h[0] != 'S') {
+                java.net.InetSocketAddress a = RawRelay.topViaSentBy(h, len);
                 if (a != null && a.getAddress().equals(g.getInetAddress())) {
                     g.sentBy = a;
                     accepted.putIfAbsent(a, g);
@@ -765,9 +844,9 @@ public final class TcpGuard implements NetworkLayer {
             }
         }
 
-        private RawScreen.Refusal screen(byte[] h) {
+        private RawScreen.Refusal screen(byte[] h, int len) {
             try {
-                return RawScreen.check(h, 0, h.length, Integer.MAX_VALUE);
+                return RawScreen.check(h, 0, len, Integer.MAX_VALUE);
             } catch (RuntimeException e) {
                 return null; // the stack's parser has the last word
             }
