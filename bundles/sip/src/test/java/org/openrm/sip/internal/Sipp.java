@@ -19,6 +19,8 @@ public final class Sipp implements AutoCloseable {
     public final Process process;
     public final Path dir;
     public final String name;
+    /** The port a UAS was told to listen on ({@link #uas}); 0 for others. */
+    public int port;
 
     private Sipp(Process process, Path dir, String name) {
         this.process = process;
@@ -52,8 +54,22 @@ public final class Sipp implements AutoCloseable {
 
     /** A UAS media server on {@code port} ({@code transport} u1 or t1) answering with {@code scenario}. */
     public static Sipp uas(String name, String scenario, int port, String transport) throws IOException {
-        return start(name, "-sf", SCENARIOS.resolve(scenario).toString(), "-i", "127.0.0.1", "-p",
+        Sipp s = start(name, "-sf", SCENARIOS.resolve(scenario).toString(), "-i", "127.0.0.1", "-p",
                 Integer.toString(port), "-t", transport);
+        s.port = port;
+        return s;
+    }
+
+    /** What a sipp shows: alive or its exit code, and the start of its screen output. */
+    public static String screen(Sipp s) {
+        String out;
+        try {
+            out = Files.readString(s.dir.resolve("stdout.txt"), java.nio.charset.StandardCharsets.ISO_8859_1);
+        } catch (IOException e) {
+            out = e.toString();
+        }
+        return s.name + " (" + (s.process.isAlive() ? "running" : "exited " + s.process.exitValue()) + ", " + s.dir + "): "
+                + out.substring(0, Math.min(out.length(), 1500));
     }
 
     /** A UAC SIP Server placing {@code calls} calls at {@code rate}/s held {@code holdMs} each. */

@@ -57,13 +57,39 @@ class SippEndToEndTest {
         callsFlow(transport, false);
     }
 
+    /**
+     * Two sipp media servers on fresh ports, each listening before this returns. A sipp that does not bind its port
+     * within 10 s (seen a few times in a full module run, never alone; its screen is printed) is replaced by one on
+     * another port, twice at most.
+     */
+    private static Sipp[] twoListeningMediaServers(String transport) throws Exception {
+        for (int attempt = 1; ; attempt++) {
+            int a = Sipp.freePort(), b = Sipp.freePort();
+            Sipp mcpA = Sipp.uas("mcp-a", "uas.xml", a, transport);
+            Sipp mcpB = Sipp.uas("mcp-b", "uas.xml", b, transport);
+            try {
+                Sipp.awaitBound(a, transport);
+                Sipp.awaitBound(b, transport);
+                return new Sipp[] {mcpA, mcpB};
+            } catch (AssertionError e) {
+                System.out.printf("%s (attempt %d); sipp screens:%n%s%n%s%n", e.getMessage(), attempt,
+                        Sipp.screen(mcpA), Sipp.screen(mcpB));
+                mcpA.close();
+                mcpB.close();
+                if (attempt == 3) {
+                    throw e;
+                }
+            }
+        }
+    }
+
     private void callsFlow(String transport, boolean rawRelay) throws Exception {
-        int p = Sipp.freePort(), a = Sipp.freePort(), b = Sipp.freePort(), c = Sipp.freePort();
-        try (ProxyUnderTest rm = new ProxyUnderTest(p, twoMediaServers(a, b, transport, 3), Map.of("raw.relay", rawRelay));
-             Sipp mcpA = Sipp.uas("mcp-a", "uas.xml", a, transport);
-             Sipp mcpB = Sipp.uas("mcp-b", "uas.xml", b, transport)) {
-            Sipp.awaitBound(a, transport);
-            Sipp.awaitBound(b, transport);
+        Sipp[] mcps = twoListeningMediaServers(transport);
+        int a = mcps[0].port, b = mcps[1].port;
+        int p = Sipp.freePort(), c = Sipp.freePort();
+        try (Sipp mcpA = mcps[0];
+             Sipp mcpB = mcps[1];
+             ProxyUnderTest rm = new ProxyUnderTest(p, twoMediaServers(a, b, transport, 3), Map.of("raw.relay", rawRelay))) {
             Sipp uac = Sipp.uac("sipserver", c, p, transport, 300, 60, 500);
             int rc = uac.await(90);
             assertEquals(0, rc, "sipp UAC failed calls: " + uac.errors() + mcpA.errors() + mcpB.errors());
@@ -154,8 +180,10 @@ class SippEndToEndTest {
             Sipp.awaitBound(a, b);
             Sipp uac = Sipp.uac("sipserver", c, p, "u1", 60, 20, 200);
             assertEquals(0, uac.await(60), "failed calls: " + uac.errors());
-            // the first INVITE to mcp-a got 503 + Retry-After: 60; it is not tried again during the run
-            assertEquals(1, rm.proxy.stats.failovers.get(), "failovers");
+            // the first INVITE to mcp-a got 503 + Retry-After: 60; it is not tried again during the run (a second call
+            // may already be on its way to mcp-a when the first 503 comes back: seen once in a loaded module run)
+            long failovers = rm.proxy.stats.failovers.get();
+            assertTrue(failovers >= 1 && failovers <= 2, "failovers: " + failovers);
             assertTrue(rm.ledger.quarantinedUntil("mcp-a") > System.currentTimeMillis() + 30_000);
             rm.awaitIdle();
         }

@@ -295,11 +295,17 @@ public final class TcpGuard implements NetworkLayer {
     }
 
     /**
-     * Counts the messages written to a connection: the stack writes each message (in chunks when large) and then
-     * flushes, so the first write after a flush starts a message.
+     * Counts the messages written to a connection. Every writer writes one whole message while it holds this stream's
+     * monitor — JAIN-SIP's {@code IOHandler} in chunks of {@value #CHUNK} bytes (the last one shorter), the byte-level
+     * relay in one write — and flushes after it, JAIN-SIP outside the monitor: so a write starts a message after a
+     * flush, and also after any write that was not a full chunk (another writer's message may have ended there, its
+     * flush still to come).
      */
     private final class CountingOut extends java.io.FilterOutputStream {
+        /** JAIN-SIP's chunk size (IOHandler.writeChunks). */
+        static final int CHUNK = 8192;
         private boolean atStart;
+        private int lastLen;
         private final boolean uncounted;
 
         /** @param warm a connection of the warm-up's synthetic calls: nothing counted */
@@ -309,15 +315,23 @@ public final class TcpGuard implements NetworkLayer {
             atStart = !warm;
         }
 
-
-
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
             out.write(b, off, len);
-            if (atStart && len > 0) {
+            if (uncounted || len <= 0) {
+                return;
+            }
+            boolean start = atStart || lastLen != CHUNK;
+            lastLen = len;
+            if (start) {
                 int kind = WireCounts.kindOf(b, off, len);
-                sent.count(WireCounts.TCP, kind);
-                atStart = kind < 0; // keep-alive CRLFs: the message, if any, is still to come
+                if (kind >= 0) {
+                    sent.count(WireCounts.TCP, kind);
+                    atStart = false;
+                } else {
+                    atStart = true; // keep-alive CRLFs: the message, if any, is still to come
+                    lastLen = 0;
+                }
             }
         }
 
