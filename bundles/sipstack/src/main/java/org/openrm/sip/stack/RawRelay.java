@@ -112,10 +112,10 @@ public final class RawRelay {
         int sp1 = indexOf(b, start[0], end[0], (byte) ' ');
         int sp2 = indexOf(b, sp1 + 1, end[0], (byte) ' ');
         if (sp2 >= end[0] || !region(b, sp2 + 1, end[0], "SIP/2.0") || indexOf(b, sp2 + 1, end[0], (byte) ' ') < end[0]
-                || sp2 - sp1 < 5 || !new String(b, sp1 + 1, 4, StandardCharsets.ISO_8859_1).equalsIgnoreCase("sip:")) {
+                || sp2 - sp1 < 5 || !is(b, sp1 + 1, sp1 + 5, "sip:")) {
             return false; // another version or URI scheme: the edge answers
         }
-        if (!uriOk(new String(b, sp1 + 5, sp2 - sp1 - 5, StandardCharsets.ISO_8859_1))) {
+        if (!uriOk(b, sp1 + 5, sp2)) {
             return false;
         }
         int via = -1, maxForwards = -1, callId = -1, cseq = -1, from = -1, to = -1, routes = 0;
@@ -612,61 +612,67 @@ public final class RawRelay {
     }
 
     /** A Call-ID the stack reads as it is: word [ "@" word ], RFC 3261 word characters. */
-    private static boolean callIdOk(byte[] b, int from, int to) {
-        String v = trimmed(b, from, to);
-        if (v.isEmpty()) {
+    static boolean callIdOk(byte[] b, int from, int to) {
+        int s = skipBlanks(b, from, to), e = trimEnd(b, s, to);
+        if (s == e) {
             return false;
         }
         int at = 0;
-        for (int i = 0; i < v.length(); i++) {
-            char c = v.charAt(i);
+        for (int i = s; i < e; i++) {
+            int c = b[i] & 0xff;
             if (c == '@') {
-                if (++at > 1 || i == 0 || i == v.length() - 1) {
+                if (++at > 1 || i == s || i == e - 1) {
                     return false;
                 }
-            } else if (!alnum(c) && "-.!%*_+`'~()<>:\\\"/[]?{}".indexOf(c) < 0) {
+            } else if (!alnum(c) && WORD.indexOf(c) < 0) {
                 return false;
             }
         }
         return true;
     }
 
+    private static final String WORD = "-.!%*_+`'~()<>:\\\"/[]?{}";
+
     /** Every Via line: comma-separated values, each {@code SIP/2.0/UDP host[:port](;token[=token])*}. */
     private boolean viasOk(byte[] b, int n) {
         for (int i = 1; i < n; i++) {
             int colon = indexOf(b, start[i], end[i], (byte) ':');
             int ne = trimEnd(b, start[i], colon);
-            if (!(is(b, start[i], ne, "via") || is(b, start[i], ne, "v"))) {
-                continue;
-            }
-            int from = colon + 1;
-            while (from <= end[i]) {
-                int comma = indexOf(b, from, end[i], (byte) ',');
-                String v = trimmed(b, from, comma);
-                int sp = v.indexOf(' ');
-                if (sp < 0 || !v.substring(0, sp).equalsIgnoreCase("SIP/2.0/UDP") && !v.substring(0, sp).equalsIgnoreCase("SIP/2.0/TCP")) {
-                    return false;
-                }
-                String rest = v.substring(sp + 1).trim();
-                int semi = rest.indexOf(';');
-                String sentBy = (semi < 0 ? rest : rest.substring(0, semi)).trim();
-                if (!hostPort(sentBy) || semi >= 0 && !params(rest.substring(semi), VIA_PARAMS)) {
-                    return false;
-                }
-                from = comma + 1;
+            if ((is(b, start[i], ne, "via") || is(b, start[i], ne, "v")) && !viaLine(b, colon + 1, end[i])) {
+                return false;
             }
         }
         return true;
     }
 
-    private static boolean hostPort(String hp) {
-        int colon = hp.indexOf(':');
-        String host = colon < 0 ? hp : hp.substring(0, colon);
-        if (host.isEmpty() || colon >= 0 && parsePort(hp.substring(colon + 1)) <= 0) {
+    /** One Via line's value {@code [from, to)}: comma-separated {@code SIP/2.0/UDP host[:port](;params)}, in place. */
+    static boolean viaLine(byte[] b, int from, int to) {
+        while (from <= to) {
+            int comma = indexOf(b, from, to, (byte) ',');
+            int vs = skipBlanks(b, from, comma), ve = trimEnd(b, vs, comma);
+            int sp = indexOf(b, vs, ve, (byte) ' ');
+            if (sp >= ve || !is(b, vs, sp, "sip/2.0/udp") && !is(b, vs, sp, "sip/2.0/tcp")) {
+                return false;
+            }
+            int rs = trimStart(b, sp + 1, ve), re = trimStop(b, rs, ve);
+            int semi = indexOf(b, rs, re, (byte) ';');
+            int hs = trimStart(b, rs, semi), he = trimStop(b, hs, semi);
+            if (!hostPort(b, hs, he) || semi < re && !params(b, semi, re, VIA_PARAMS)) {
+                return false;
+            }
+            from = comma + 1;
+        }
+        return true;
+    }
+
+    /** {@code host[:port]}: a host of letters, digits, dots and dashes, and a port of 1 to 65535. */
+    static boolean hostPort(byte[] b, int from, int to) {
+        int colon = indexOf(b, from, to, (byte) ':');
+        if (colon == from || colon < to && parsePort(b, colon + 1, to) <= 0) {
             return false;
         }
-        for (int i = 0; i < host.length(); i++) {
-            char c = host.charAt(i);
+        for (int i = from; i < colon; i++) {
+            int c = b[i] & 0xff;
             if (!alnum(c) && c != '.' && c != '-') {
                 return false;
             }
@@ -674,130 +680,152 @@ public final class RawRelay {
         return true;
     }
 
-    /** The parameters the relay passes (others: the stack's): Via, URI and header parameters. */
-    private static final java.util.Set<String> VIA_PARAMS = java.util.Set.of("branch", "rport", "received", "alias", "keep");
-    private static final java.util.Set<String> URI_PARAMS = java.util.Set.of("lr", "transport", "user", "ftag", "ob");
-    private static final java.util.Set<String> HEADER_PARAMS = java.util.Set.of("tag", "expires", "q");
+    /** The parameters the relay passes (others: the stack's): Via, URI and header parameters, lower case. */
+    private static final String[] VIA_PARAMS = {"branch", "rport", "received", "alias", "keep"};
+    private static final String[] URI_PARAMS = {"lr", "transport", "user", "ftag", "ob"};
+    private static final String[] HEADER_PARAMS = {"tag", "expires", "q"};
 
-    /** {@code (;token[=token|host|quoted])*} of known names, with optional blanks around the separators. */
-    private static boolean params(String p, java.util.Set<String> known) {
-        if (p.isEmpty()) {
+    /**
+     * {@code (;token[=token|host|quoted])*} of known names, with optional blanks around the separators, in
+     * {@code [from, to)}; the first byte (the first {@code ;}) is skipped unread.
+     */
+    static boolean params(byte[] b, int from, int to, String[] known) {
+        if (from >= to) {
             return true;
         }
-        for (String prm : p.substring(1).split(";", -1)) {
-            String t = prm.trim();
-            int eq = t.indexOf('=');
-            String k = (eq < 0 ? t : t.substring(0, eq)).trim();
-            if (!isToken(k) || !known.contains(k.toLowerCase(java.util.Locale.ROOT))) {
+        int s = from + 1;
+        while (true) {
+            int semi = indexOf(b, s, to, (byte) ';');
+            int ts = trimStart(b, s, semi), te = trimStop(b, ts, semi);
+            int eq = indexOf(b, ts, te, (byte) '=');
+            int ke = trimStop(b, ts, eq);
+            if (!isToken(b, ts, ke) || !known(b, ts, ke, known)) {
                 return false; // a parameter the relay does not know how the stack reads
             }
-            if (eq >= 0) {
-                String v = t.substring(eq + 1).trim();
-                boolean ok = k.equalsIgnoreCase("received") ? isIpv4(v) : isToken(v);
+            if (eq < te) {
+                int vs = trimStart(b, eq + 1, te);
+                boolean ok = is(b, ts, ke, "received") ? isIpv4(b, vs, te) : isToken(b, vs, te);
                 if (!ok) {
                     return false;
                 }
             }
+            if (semi >= to) {
+                return true;
+            }
+            s = semi + 1;
         }
-        return true;
     }
 
-    private static boolean isToken(String s) {
-        if (s.isEmpty()) {
-            return false;
-        }
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (!alnum(c) && TOKEN.indexOf(c) < 0) {
-                return false;
+    private static boolean known(byte[] b, int from, int to, String[] known) {
+        for (String k : known) {
+            if (is(b, from, to, k)) {
+                return true;
             }
         }
-        return true;
+        return false;
+    }
+
+    static boolean isToken(byte[] b, int from, int to) {
+        return token(b, from, to);
     }
 
     /**
      * Comma-separated name-addrs as the stack reads them without doubt: [token display name or quoted string
      * without escapes] {@code <sip:uri>} params. Anything else (a bare addr-spec, escapes, odd characters) is refused.
+     * Read in place in {@code [from, to)}.
      */
-    private static boolean nameAddrs(byte[] b, int from, int to) {
-        String v = trimmed(b, from, to);
-        int i = 0;
+    static boolean nameAddrs(byte[] b, int from, int to) {
+        int vs = skipBlanks(b, from, to), ve = trimEnd(b, vs, to);
+        int i = vs;
         while (true) {
-            int lt = v.indexOf('<', i);
-            if (lt < 0) {
+            int lt = indexOf(b, i, ve, (byte) '<');
+            if (lt >= ve) {
                 return false;
             }
-            String raw = v.substring(i, lt);
-            String display = raw.trim();
-            if (!display.isEmpty() && !(raw.endsWith(" ") || raw.endsWith("\t"))) {
-                return false; // a display name glued to its <: read differently by the stack
-            }
-            if (!display.isEmpty()) {
-                if (display.startsWith("\"")) {
-                    if (display.length() < 2 || !display.endsWith("\"") || display.indexOf('"', 1) != display.length() - 1
-                            || display.indexOf('\\') >= 0) {
+            int ds = trimStart(b, i, lt), de = trimStop(b, ds, lt);
+            if (ds < de) {
+                if (b[lt - 1] != ' ' && b[lt - 1] != '\t') {
+                    return false; // a display name glued to its <: read differently by the stack
+                }
+                if (b[ds] == '"') {
+                    if (de - ds < 2 || b[de - 1] != '"' || indexOf(b, ds + 1, de, (byte) '"') != de - 1
+                            || indexOf(b, ds, de, (byte) '\\') < de) {
                         return false;
                     }
-                } else {
-                    for (String w : display.split("[ \t]+")) {
-                        if (w.isEmpty() || !w.chars().allMatch(c -> alnum(c)) || w.equalsIgnoreCase("sip")
-                                || w.equalsIgnoreCase("sips") || w.equalsIgnoreCase("tel")) {
-                            return false; // plain words only, none a URI scheme's look-alike
-                        }
-                    }
+                } else if (!plainWords(b, ds, de)) {
+                    return false; // plain words only, none a URI scheme's look-alike
                 }
             }
-            int gt = v.indexOf('>', lt);
-            if (gt < 0) {
+            int gt = indexOf(b, lt, ve, (byte) '>');
+            if (gt >= ve) {
                 return false;
             }
-            String uri = v.substring(lt + 1, gt);
-            if (!uri.regionMatches(true, 0, "sip:", 0, 4) || uri.length() < 5) {
+            int us = lt + 1;
+            if (gt - us < 5 || !is(b, us, us + 4, "sip:")) {
                 return false;
             }
-            for (int k = 4; k < uri.length(); k++) {
-                char c = uri.charAt(k);
+            for (int k = us + 4; k < gt; k++) {
+                int c = b[k] & 0xff;
                 if (!alnum(c) && URI_CHARS.indexOf(c) < 0 || c == '#' || c == '[' || c == ']') {
                     return false;
                 }
             }
-            if (!uriOk(uri.substring(4))) {
+            if (!uriOk(b, us + 4, gt)) {
                 return false;
             }
-            int comma = v.indexOf(',', gt);
-            String params = (comma < 0 ? v.substring(gt + 1) : v.substring(gt + 1, comma)).trim();
-            if (!params.isEmpty() && params.charAt(0) != ';' || !params(params, HEADER_PARAMS)) {
+            int comma = indexOf(b, gt, ve, (byte) ',');
+            int ps = trimStart(b, gt + 1, comma), pe = trimStop(b, ps, comma);
+            if (ps < pe && b[ps] != ';' || !params(b, ps, pe, HEADER_PARAMS)) {
                 return false;
             }
-            if (comma < 0) {
+            if (comma >= ve) {
                 return true;
             }
             i = comma + 1;
         }
     }
 
-    /** user@host:port;params of a sip: URI: a host the relay can read and token parameters. */
-    private static boolean uriOk(String u) {
-        int q = u.indexOf('?');
-        if (q >= 0) {
+    /** Words of letters and digits separated by blanks, none of them {@code sip}, {@code sips} or {@code tel}. */
+    private static boolean plainWords(byte[] b, int from, int to) {
+        int i = from;
+        while (i < to) {
+            int we = i;
+            while (we < to && b[we] != ' ' && b[we] != '\t') {
+                int c = b[we] & 0xff;
+                if (!alnum(c)) {
+                    return false;
+                }
+                we++;
+            }
+            if (we == i || is(b, i, we, "sip") || is(b, i, we, "sips") || is(b, i, we, "tel")) {
+                return false;
+            }
+            i = skipBlanks(b, we, to);
+        }
+        return true;
+    }
+
+    /** user@host:port;params of a sip: URI, {@code [from, to)} after the scheme: a host the relay can read and token parameters. */
+    static boolean uriOk(byte[] b, int from, int to) {
+        if (indexOf(b, from, to, (byte) '?') < to) {
             return false;
         }
-        int at = u.indexOf('@');
-        String hp = at >= 0 ? u.substring(at + 1) : u;
-        if (at == 0) {
+        int at = indexOf(b, from, to, (byte) '@');
+        if (at == from && at < to) {
             return false;
         }
-        if (at >= 0) {
-            String user = u.substring(0, at);
-            for (int k = 0; k < user.length(); k++) {
-                char c = user.charAt(k);
-                if (c == '@' || c == ';' || c == '%' && (k + 2 >= user.length())) {
+        int hs = from;
+        if (at < to) {
+            for (int k = from; k < at; k++) {
+                byte c = b[k];
+                if (c == ';' || c == '%' && k + 2 >= at) {
                     return false;
                 }
             }
+            hs = at + 1;
         }
-        int semi = hp.indexOf(';');
-        return hostPort(semi < 0 ? hp : hp.substring(0, semi)) && (semi < 0 || params(hp.substring(semi), URI_PARAMS));
+        int semi = indexOf(b, hs, to, (byte) ';');
+        return hostPort(b, hs, semi) && (semi >= to || params(b, semi, to, URI_PARAMS));
     }
 
     private int copyLine(byte[] b, int i, byte[] o, int p) {
@@ -833,7 +861,71 @@ public final class RawRelay {
     }
 
     private static int parseInt(byte[] b, int from, int to, int digits) {
-        return digits(trimmed(b, from, to), digits);
+        int s = skipBlanks(b, from, to);
+        return digits(b, s, trimEnd(b, s, to), digits);
+    }
+
+    private static int parsePort(byte[] b, int from, int to) {
+        int v = digits(b, from, to, 5);
+        return v > 65535 ? -1 : v;
+    }
+
+    /** The value of {@code b[from, to)} if it is 1 to {@code max} decimal digits, else -1. */
+    private static int digits(byte[] b, int from, int to, int max) {
+        if (from >= to || to - from > max) {
+            return -1;
+        }
+        int v = 0;
+        for (int i = from; i < to; i++) {
+            if (!digit(b[i])) {
+                return -1;
+            }
+            v = v * 10 + (b[i] - '0');
+        }
+        return v;
+    }
+
+    static boolean isIpv4(byte[] b, int from, int to) {
+        int dots = 0, digits = 0;
+        for (int i = from; i < to; i++) {
+            byte c = b[i];
+            if (c == '.') {
+                if (digits == 0) {
+                    return false;
+                }
+                dots++;
+                digits = 0;
+            } else if (digit(c) && ++digits <= 3) {
+                continue;
+            } else {
+                return false;
+            }
+        }
+        return dots == 3 && digits > 0;
+    }
+
+    /** Past spaces and tabs from {@code from}. */
+    private static int skipBlanks(byte[] b, int from, int to) {
+        while (from < to && (b[from] == ' ' || b[from] == '\t')) {
+            from++;
+        }
+        return from;
+    }
+
+    /** Past every byte up to a space from {@code from} ({@link String#trim()}'s rule at the start). */
+    private static int trimStart(byte[] b, int from, int to) {
+        while (from < to && (b[from] & 0xff) <= ' ') {
+            from++;
+        }
+        return from;
+    }
+
+    /** Back over every byte up to a space before {@code to} ({@link String#trim()}'s rule at the end). */
+    private static int trimStop(byte[] b, int from, int to) {
+        while (to > from && (b[to - 1] & 0xff) <= ' ') {
+            to--;
+        }
+        return to;
     }
 
     /** The value of {@code s} if it is 1 to {@code max} decimal digits, else -1. */
