@@ -343,7 +343,11 @@ public final class TcpGuard implements NetworkLayer {
         @Override
         public void flush() throws IOException {
             out.flush();
-            atStart = !uncounted;
+            // JAIN-SIP flushes after it left this stream's monitor, which every write here holds (IOHandler.writeChunks,
+            // the byte relay): the state the writes read is set under the same monitor
+            synchronized (this) {
+                atStart = !uncounted;
+            }
         }
     }
 
